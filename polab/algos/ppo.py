@@ -1,0 +1,220 @@
+"""PPO — Proximal Policy Optimization with the clipped surrogate (Schulman et al. 2017).
+
+Paper: https://arxiv.org/abs/1707.06347. Reference implementation whose knob names and
+defaults polab keeps: CleanRL's ``ppo.py`` / ``ppo_continuous_action.py``.
+
+What this version keeps and changes, relative to CleanRL:
+
+1. Same loss (clipped surrogate, clipped value loss, entropy bonus), GAE, advantage
+   normalisation per minibatch, Adam with ε=1e-5, gradient clipping, optional target-KL
+   early stop and learning-rate annealing.
+2. Environments are polab's batched torch envs (``polab.envs``), stepped on the same device
+   as the networks; truncated episodes bootstrap from ``V(final_obs)`` (STYLE.md §6), which
+   CleanRL's ``ppo.py`` treats as terminal.
+3. Defaults are tuned for CartPole-v1 on a laptop CPU (more envs, a higher learning rate):
+   CleanRL's (4 envs, 128 steps, lr 2.5e-4) are one ``replace`` away, see ``CLEANRL_CARTPOLE``.
+
+Taught in notebooks/01_policy_gradients.ipynb.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from polab.advantages import gae, normalize
+from polab.algos.common import ActorCritic, EpisodeTracker, Rollout, collect
+from polab.config import Config, param
+from polab.device import pick_device, seed_everything
+from polab.envs import make
+from polab.envs.base import BatchedEnv
+
+
+@dataclass(frozen=True)
+class PPOConfig(Config):
+    """PPO's knobs, with CleanRL's names."""
+
+    seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
+    total_timesteps: int = param(200_000, help="environment steps in the whole run",
+                                 low=1, high=100_000_000)
+    learning_rate: float = param(2.5e-3, help="Adam learning rate", low=1e-5, high=1e-1, log=True)
+    num_envs: int = param(32, help="environment copies stepped in parallel", low=1, high=65_536)
+    num_steps: int = param(64, help="steps per copy per rollout", low=1, high=4096)
+    anneal_lr: bool = param(True, help="decay the learning rate linearly to 0")
+    gamma: float = param(0.99, help="discount factor γ", low=0.0, high=1.0)
+    gae_lambda: float = param(0.95, help="GAE λ: 0 = one-step TD, 1 = Monte Carlo",
+                              low=0.0, high=1.0)
+    num_minibatches: int = param(4, help="minibatches per epoch", low=1, high=1024)
+    update_epochs: int = param(4, help="passes over each rollout", low=1, high=100)
+    norm_adv: bool = param(True, help="normalise advantages per minibatch")
+    clip_coef: float = param(0.2, help="surrogate clipping ε", low=0.0, high=1.0,
+                             paper="Schulman et al. 2017, eq. 7")
+    clip_vloss: bool = param(True, help="clip the value loss like the policy")
+    ent_coef: float = param(0.01, help="entropy bonus weight", low=0.0, high=1.0)
+    vf_coef: float = param(0.5, help="value loss weight", low=0.0, high=10.0)
+    max_grad_norm: float = param(0.5, help="gradient clipping norm", low=0.0, high=100.0)
+    target_kl: float = param(0.0, help="stop an update when approx-KL exceeds this (0 = off)",
+                             low=0.0, high=1.0)
+    hidden: int = param(64, help="hidden units per layer", low=4, high=1024)
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_iterations(self) -> int:
+        return max(1, self.total_timesteps // self.batch_size)
+
+    def rules(self) -> list[tuple[bool, str]]:
+        return [(self.batch_size % self.num_minibatches == 0,
+                 f"num_minibatches={self.num_minibatches} must divide the batch "
+                 f"num_envs*num_steps={self.batch_size}")]
+
+
+CLEANRL_CARTPOLE = PPOConfig(total_timesteps=500_000, learning_rate=2.5e-4, num_envs=4,
+                             num_steps=128)
+"""CleanRL's ``ppo.py`` defaults for CartPole-v1, for comparison."""
+
+
+def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+             new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+             entropy: torch.Tensor, clip_coef: float, clip_vloss: bool = True,
+             ent_coef: float = 0.0, vf_coef: float = 0.5) -> dict[str, torch.Tensor]:
+    """PPO's loss on a minibatch (Schulman et al. 2017, eqs. 7 and 9), as CleanRL computes it.
+
+        r = exp(log π_new - log π_old)
+        L_clip = mean(max(-A r, -A clip(r, 1-ε, 1+ε)))
+        L_V = ½ mean(max((V-R)², (V_old + clip(V-V_old, -ε, ε) - R)²))   (clip_vloss)
+        loss = L_clip - c_ent mean(H) + c_vf L_V
+
+    Also returns the diagnostics ``approx_kl`` (``mean((r-1) - log r)``, the k3 estimator),
+    ``old_approx_kl`` (``mean(-log r)``) and ``clipfrac`` (share of |r-1| > ε).
+    """
+    log_ratio = new_logp - old_logp
+    ratio = log_ratio.exp()
+    loss_policy = torch.max(-advantages * ratio,
+                            -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    if clip_vloss:
+        v_clipped = old_values + (new_values - old_values).clamp(-clip_coef, clip_coef)
+        loss_value = 0.5 * torch.max((new_values - returns) ** 2,
+                                     (v_clipped - returns) ** 2).mean()
+    else:
+        loss_value = 0.5 * ((new_values - returns) ** 2).mean()
+    loss_entropy = entropy.mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        old_approx_kl = (-log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
+    return {"loss": loss_policy - ent_coef * loss_entropy + vf_coef * loss_value,
+            "loss_policy": loss_policy, "loss_value": loss_value, "loss_entropy": loss_entropy,
+            "approx_kl": approx_kl, "old_approx_kl": old_approx_kl, "clipfrac": clipfrac}
+
+
+def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """``1 - Var(target - pred) / Var(target)``: 1 is a perfect critic, ≤ 0 a useless one."""
+    var = target.var()
+    return float("nan") if var == 0 else float(1 - (target - pred).var() / var)
+
+
+class PPO:
+    """PPO on a batched environment: ``step()`` = one rollout + ``update_epochs`` epochs."""
+
+    def __init__(self, config: PPOConfig, env: BatchedEnv | str = "CartPole-v1",
+                 device: str | torch.device | None = None):
+        self.config = c = config.validate()
+        self.device = pick_device(device)
+        seed_everything(c.seed)
+        self.generator = torch.Generator(self.device).manual_seed(c.seed)
+        self.env = make(env, c.num_envs, self.device, seed=c.seed) if isinstance(env, str) else env
+        if self.env.num_envs != c.num_envs:
+            raise ValueError(f"num_envs={c.num_envs} but the env has {self.env.num_envs} copies")
+        self.agent = ActorCritic(self.env.obs_dim, self.env.action_dim, self.env.is_discrete,
+                                 c.hidden).to(self.device)
+        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=c.learning_rate, eps=1e-5)
+        self.tracker = EpisodeTracker(c.num_envs, self.device)
+        self.obs = self.env.reset(seed=c.seed)
+        self.global_step = 0
+        self.iteration = 0
+
+    def step(self) -> dict[str, Any]:
+        c, agent = self.config, self.agent
+        if c.anneal_lr:
+            frac = max(0.0, 1.0 - self.iteration / c.num_iterations)
+            self.optimizer.param_groups[0]["lr"] = frac * c.learning_rate
+
+        # --- ROLLOUT ---
+        rollout, self.obs = collect(self.env, agent, self.obs, c.num_steps, self.generator)
+        self.tracker.update(rollout)
+        self.global_step += c.batch_size
+        self.iteration += 1
+
+        # --- ADVANTAGES ---
+        values, advantages, returns = self.advantages(rollout, self.obs)
+
+        # --- UPDATE ---
+        b_obs = rollout.obs.flatten(0, 1)
+        b_actions = rollout.actions.flatten(0, 1)
+        b_logp, b_adv = rollout.logp.flatten(), advantages.flatten()
+        b_values, b_returns = values.flatten(), returns.flatten()
+        stats: dict[str, list[torch.Tensor]] = {}
+        for _epoch in range(c.update_epochs):
+            perm = torch.randperm(c.batch_size, device=self.device, generator=self.generator)
+            for mb in perm.view(c.num_minibatches, c.minibatch_size):
+                new_logp, entropy = agent.evaluate(b_obs[mb], b_actions[mb])
+                adv = normalize(b_adv[mb]) if c.norm_adv and len(mb) > 1 else b_adv[mb]
+                terms = ppo_loss(new_logp, b_logp[mb], adv, agent.value(b_obs[mb]),
+                                     b_values[mb], b_returns[mb], entropy, c.clip_coef,
+                                     c.clip_vloss, c.ent_coef, c.vf_coef)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                torch.nn.utils.clip_grad_norm_(agent.parameters(), c.max_grad_norm)
+                self.optimizer.step()
+                for k, v in terms.items():
+                    stats.setdefault(k, []).append(v.detach())
+            if c.target_kl and terms["approx_kl"] > c.target_kl:
+                break
+
+        # --- LOGGING (plumbing) ---
+        means = {k: float(torch.stack(v).mean()) for k, v in stats.items()}
+        return {**self.tracker.metrics(),
+                "charts/learning_rate": self.optimizer.param_groups[0]["lr"],
+                "losses/policy_loss": means["loss_policy"],
+                "losses/value_loss": means["loss_value"],
+                "losses/entropy": means["loss_entropy"],
+                "losses/approx_kl": means["approx_kl"],
+                "losses/old_approx_kl": means["old_approx_kl"],
+                "losses/clipfrac": means["clipfrac"],
+                "losses/explained_variance": explained_variance(b_values, b_returns),
+                "loss": means["loss"],
+                "advantages": b_adv}
+
+    @torch.no_grad()
+    def advantages(self, rollout: Rollout, next_obs: torch.Tensor,
+                   gae_lambda: float | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(values, advantages, returns)`` of a rollout by GAE; a truncated step bootstraps
+        from ``V(final_obs)``, the last step from ``V(next_obs)``."""
+        c, agent = self.config, self.agent
+        values = agent.value(rollout.obs)
+        next_values = torch.cat([values[1:], agent.value(next_obs)[None]])
+        trunc = rollout.truncated
+        next_values[trunc] = agent.value(rollout.final_obs[trunc])
+        advantages, returns = gae(rollout.rewards, values, next_values, rollout.terminated,
+                                  trunc, c.gamma,
+                                  c.gae_lambda if gae_lambda is None else gae_lambda)
+        return values, advantages, returns
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "global_step": self.global_step, "iteration": self.iteration}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.global_step, self.iteration = state["global_step"], state["iteration"]
