@@ -23,7 +23,7 @@ class AlgoSpec:
     overrides: tuple[tuple[str, object], ...] = ()
 
     def make_config(self, **changes: object) -> Config:
-        return self.config().replace(**dict(self.overrides), **changes)
+        return self.config().replace(**{**dict(self.overrides), **changes})
 
 
 ALGORITHMS: dict[str, AlgoSpec] = {

@@ -116,10 +116,13 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.T
             "approx_kl": approx_kl, "old_approx_kl": old_approx_kl, "clipfrac": clipfrac}
 
 
-def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """``1 - Var(target - pred) / Var(target)``: 1 is a perfect critic, ≤ 0 a useless one."""
-    var = target.var()
-    return float("nan") if var == 0 else float(1 - (target - pred).var() / var)
+def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """``{"losses/explained_variance": 1 - Var(target - pred) / Var(target)}``: 1 is a perfect
+    critic, ≤ 0 a useless one; empty when ``Var(target) = 0`` (undefined)."""
+    var = target.var(unbiased=False)
+    if var == 0:
+        return {}
+    return {"losses/explained_variance": float(1 - (target - pred).var(unbiased=False) / var)}
 
 
 class PPO:
@@ -190,7 +193,7 @@ class PPO:
                 "losses/approx_kl": means["approx_kl"],
                 "losses/old_approx_kl": means["old_approx_kl"],
                 "losses/clipfrac": means["clipfrac"],
-                "losses/explained_variance": explained_variance(b_values, b_returns),
+                **explained_variance(b_values, b_returns),
                 "loss": means["loss"],
                 "advantages": b_adv}
 

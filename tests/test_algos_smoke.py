@@ -1,0 +1,60 @@
+"""Every on-policy algorithm runs a few iterations on every classic-control env (discrete and
+continuous actions), changes its parameters and reports finite metrics; PPO also trains on a
+gymnasium environment through the adapter; the CLI trains and saves a History."""
+
+import math
+
+import pytest
+import torch
+
+from polab import cli
+from polab.algos import ALGORITHMS, PPO, PPOConfig
+from polab.envs import names
+from polab.train import History, train
+
+
+def flat_params(algo):
+    return torch.cat([p.detach().flatten().clone() for p in algo.agent.parameters()])
+
+
+@pytest.mark.parametrize("env", names())
+@pytest.mark.parametrize("algo_name", sorted(ALGORITHMS))
+def test_algorithm_runs_and_learns_something(algo_name, env):
+    spec = ALGORITHMS[algo_name]
+    small = {"num_envs": 4}
+    if "num_steps" in {s.name for s in spec.config.spec()}:
+        small.update(num_steps=32, num_minibatches=2, update_epochs=2)
+    algo = spec.cls(spec.make_config(**small), env)
+    before = flat_params(algo)
+    history = train(algo, 2, progress=False)
+    assert history.status == "finished", history.message
+    assert all(math.isfinite(v) for r in history.records for v in r.values())
+    assert not torch.equal(before, flat_params(algo))
+    assert algo.global_step > 0
+
+
+def test_ppo_trains_on_a_gymnasium_env_through_the_adapter():
+    algo = PPO(PPOConfig(num_envs=4, num_steps=32, num_minibatches=2), "gym:CartPole-v1")
+    history = train(algo, 2, progress=False)
+    assert history.status == "finished" and algo.global_step == 256
+
+
+def test_cli_list_and_train(tmp_path, capsys):
+    assert cli.main(["list"]) == 0
+    assert "ppo" in capsys.readouterr().out
+    out = tmp_path / "h.json"
+    code = cli.main(["train", "ppo", "--env", "CartPole-v1", "--seed", "1", "--quiet",
+                     "--set", "num_envs=8", "--set", "num_steps=16", "--iterations", "2",
+                     "--save", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "wall-clock" in text and "solved threshold 475" in text
+    assert len(History.load(out)) == 2
+
+
+def test_cli_bad_input_is_a_clear_error(capsys):
+    assert cli.main(["train", "ppo", "--set", "clip_coef=7"]) == 2
+    assert "PPOConfig.clip_coef=7.0 is out of range" in capsys.readouterr().err
+    assert cli.main(["train", "sarsa"]) == 2
+    assert "unknown algorithm 'sarsa'" in capsys.readouterr().err
+    assert cli.main(["train", "ppo", "--env", "Nope-v0"]) == 2
+    assert "unknown environment 'Nope-v0'" in capsys.readouterr().err
