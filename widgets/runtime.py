@@ -5,8 +5,13 @@ iterations. Headless: the same generator is consumed by a plain loop (no asyncio
 runs of async cells stall intermittently, JUPYTER.md §2.4).
 
 ``POLAB_HEADLESS=1`` forces headless and ``POLAB_HEADLESS=0`` forces live. Otherwise a run
-is live when a widget frontend (JupyterLab, Notebook 7, VS Code) has opened ipywidgets'
-``jupyter.widget.control`` comm to this kernel, which headless executors never do.
+is live when the cell was sent by an interactive frontend: its ``execute_request`` allowed
+stdin (JupyterLab, Notebook 7, VS Code and consoles do; nbclient — so papermill and nbmake —
+and nbval send ``allow_stdin=False``), or a widget frontend has opened ipywidgets'
+``jupyter.widget.control`` comm. The comm alone is not enough: JupyterLab 4.6 with
+jupyterlab-manager 5.0 opens it only when it restores widgets into a reloaded page, never
+on a fresh Run All (measured by tests/browser). The kernel keeps the flag of the last cell
+it ran, so a Train click (a comm message, not a cell) is judged by the cell before it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,16 @@ def is_live() -> bool:
         return False
     if forced in ("0", "false", "False"):
         return _has_running_loop()
-    return ipywidgets.Widget._control_comm is not None and _has_running_loop()
+    attached = ipywidgets.Widget._control_comm is not None or _frontend_allows_stdin()
+    return attached and _has_running_loop()
+
+
+def _frontend_allows_stdin() -> bool:
+    """Whether the last ``execute_request`` this IPython kernel handled allowed stdin."""
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    return bool(getattr(kernel, "_allow_stdin", False))
 
 
 def _has_running_loop() -> bool:

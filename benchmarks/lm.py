@@ -1,0 +1,90 @@
+"""Tiny-LM benchmarks: sampling with a KV cache vs re-running the full forward every step.
+
+    python benchmarks/lm.py [--batch 512] [--new-tokens 32] [--threads 2] [--device auto]
+
+The model has the shipped addition base's size (2 layers, d = 64, 4 heads) with a context
+long enough for a 3-digit prompt plus ``--new-tokens`` tokens, randomly initialised; no token
+counts as ``<eos>`` (``eos_id=-1``), so every row generates to the last step. Both
+samplers draw the same tokens from the same seed (tests/test_lm_generate.py checks it); the
+naive one re-encodes the whole sequence at every step, so its cost grows quadratically with
+the completion length. Prints tokens/s (median of ``--repeats`` runs after a warm-up) side by
+side with the ratio, the device, the thread count and the torch version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from polab.device import describe, pick_device
+from polab.lm.generate import generate
+from polab.lm.model import GPT, GPTConfig
+from polab.lm.tasks import AdditionTask
+
+
+def time_generation(model: GPT, prompt_ids: torch.Tensor, new_tokens: int, kv_cache: bool
+                    ) -> float:
+    """Seconds to sample ``new_tokens`` tokens for every prompt (seed 0)."""
+    device = prompt_ids.device
+    gen = torch.Generator(device).manual_seed(0)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = generate(model, prompt_ids, max_new_tokens=new_tokens, eos_id=-1, pad_id=0,
+                   temperature=1.0, generator=gen, kv_cache=kv_cache)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    assert out.completion_ids.shape[1] == new_tokens
+    return time.perf_counter() - start
+
+
+def generation_tokens_per_s(model: GPT, prompt_ids: torch.Tensor, new_tokens: int,
+                            repeats: int) -> dict[str, float]:
+    """Median tokens/s of both samplers; runs alternate (KV, naive, KV, ...) so that a change
+    in machine load hits both alike; one warm-up run each first."""
+    times: dict[str, list[float]] = {"kv": [], "naive": []}
+    for i in range(repeats + 1):
+        for name in times:
+            seconds = time_generation(model, prompt_ids, new_tokens, kv_cache=name == "kv")
+            if i:
+                times[name].append(seconds)
+    tokens = prompt_ids.shape[0] * new_tokens
+    return {name: tokens / statistics.median(t) for name, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    task = AdditionTask(eval_size=0)
+    problems = task.sample_prompts(args.batch, torch.Generator().manual_seed(0))
+    prompt_ids, _ = task.encode_prompts(problems, device)
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=task.tokenizer.vocab_size,
+                       block_size=prompt_ids.shape[1] + args.new_tokens)
+    model = GPT(config).to(device).eval()
+    print(f"torch {torch.__version__}, device {describe(device)}, "
+          f"torch.get_num_threads() = {torch.get_num_threads()}")
+    print(f"model: {config.n_layer} layers, d={config.n_embd}, {model.num_params()} parameters; "
+          f"batch {args.batch}, prompt {prompt_ids.shape[1]} tokens, "
+          f"{args.new_tokens} new tokens, median of {args.repeats}")
+    speed = generation_tokens_per_s(model, prompt_ids, args.new_tokens, args.repeats)
+    kv, naive = speed["kv"], speed["naive"]
+    print(f"{'sampler':<28}{'tokens/s':>12}")
+    print(f"{'KV cache':<28}{kv:>12,.0f}")
+    print(f"{'naive (full forward/step)':<28}{naive:>12,.0f}")
+    print(f"KV-cache speed-up: {kv / naive:.1f}x (acceptance: >= 5x)")
+
+
+if __name__ == "__main__":
+    main()

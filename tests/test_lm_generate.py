@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+from polab.lm.generate import completion_logprobs, generate
+from polab.lm.pretrain import load_base
+from polab.lm.tasks import AdditionTask
+
+
+@pytest.fixture(scope="module")
+def base():
+    model, tok, task = load_base("addition")
+    return model, tok, task
+
+
+@pytest.fixture(scope="module")
+def mixed_prompts(base):
+    """Prompts of different lengths (1- to 3-digit operands), so the batch is left-padded."""
+    _, tok, _ = base
+    problems = AdditionTask(digits=3, min_digits=1, tokenizer=tok, eval_size=0).sample_prompts(
+        64, torch.Generator().manual_seed(0))
+    ids, mask = tok.encode_batch(problems.prompts)
+    assert not mask.all()
+    return ids, mask
+
+
+def _sample(model, tok, ids, mask, kv, temperature=1.0, max_new_tokens=6, seed=0):
+    return generate(model, ids, mask, max_new_tokens=max_new_tokens, eos_id=tok.eos_id,
+                    pad_id=tok.pad_id, temperature=temperature, kv_cache=kv,
+                    generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_kv_cache_sampling_equals_naive_sampling(base, mixed_prompts, temperature):
+    model, tok, _ = base
+    fast = _sample(model, tok, *mixed_prompts, kv=True, temperature=temperature)
+    slow = _sample(model, tok, *mixed_prompts, kv=False, temperature=temperature)
+    assert torch.equal(fast.completion_ids, slow.completion_ids)
+    assert torch.equal(fast.completion_mask, slow.completion_mask)
+    torch.testing.assert_close(fast.logprobs, slow.logprobs, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast.entropies, slow.entropies, atol=1e-5, rtol=0)
+
+
+def test_scoring_forward_reproduces_sampling_logprobs(base, mixed_prompts):
+    model, tok, _ = base
+    for temperature in (1.0, 0.7):
+        s = _sample(model, tok, *mixed_prompts, kv=True, temperature=temperature)
+        logp, entropy = completion_logprobs(model, s, temperature)
+        m = s.loss_mask  # one full forward vs cached steps: float32 rounding only
+        torch.testing.assert_close(logp[m], s.logprobs[m], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(entropy[m], s.entropies[m], atol=1e-5, rtol=1e-5)
+        assert logp.requires_grad
+
+
+def test_padded_batch_generates_what_each_prompt_generates_alone(base, mixed_prompts):
+    model, tok, _ = base
+    ids, mask = mixed_prompts
+    batch = _sample(model, tok, ids[:8], mask[:8], kv=True, temperature=0.0)
+    for i in range(8):
+        alone = _sample(model, tok, ids[i:i + 1, mask[i]], None, kv=True,
+                        temperature=0.0)
+        n = alone.completion_ids.shape[1]
+        assert torch.equal(batch.completion_ids[i, :n], alone.completion_ids[0])
+        torch.testing.assert_close(batch.logprobs[i, :n], alone.logprobs[0], atol=1e-5, rtol=0)
+
+
+def test_masks_with_eos_and_padding(base):
+    model, tok, task = base
+    problems = task.eval_problems()
+    ids, mask = task.encode_prompts(problems)
+    s = _sample(model, tok, ids, mask, kv=True, temperature=1.0, max_new_tokens=8)
+    eos = s.completion_ids == tok.eos_id
+    assert s.ended.any() and eos.sum(1).le(1).all()  # at most one <eos> per row
+    first_eos = torch.where(s.ended, eos.int().argmax(1), s.completion_ids.shape[1])
+    cols = torch.arange(s.completion_ids.shape[1])
+    # completion_mask: up to and including the first <eos>; <pad> after it
+    assert torch.equal(s.completion_mask, cols <= first_eos[:, None])
+    assert (s.completion_ids[~s.completion_mask] == tok.pad_id).all()
+    assert (s.completion_ids[s.completion_mask] != tok.pad_id).all()
+    assert torch.equal(s.lengths, torch.where(s.ended, first_eos + 1, first_eos))
+    assert (s.logprobs[~s.completion_mask] == 0).all() and (s.logprobs <= 0).all()
+    assert (s.entropies[~s.completion_mask] == 0).all()
+    assert not s.tool_mask.any() and torch.equal(s.loss_mask, s.completion_mask)
+    assert s.ids.shape[1] == ids.shape[1] + s.completion_ids.shape[1]
+    # sampling stops as soon as every row has ended: the last column holds some <eos>
+    assert s.completion_ids.shape[1] < 8 and eos[:, -1].any()
+
+
+def test_truncated_rows_have_no_eos_and_full_masks(base):
+    model, tok, task = base
+    ids, mask = task.encode_prompts(task.eval_problems())
+    s = _sample(model, tok, ids, mask, kv=True, temperature=0.0, max_new_tokens=2)
+    assert s.completion_ids.shape[1] == 2
+    assert not s.ended.any() and s.completion_mask.all()
+
+
+def test_force_hook_inserts_tokens_marked_as_tool_output(base, mixed_prompts):
+    model, tok, _ = base
+    digit7 = tok.stoi["7"]
+
+    def force(step, so_far, sampled):
+        assert so_far.shape == (len(sampled), step)
+        forced = torch.full_like(sampled, step == 1, dtype=torch.bool)
+        return torch.where(forced, digit7, sampled), forced
+
+    s = generate(model, *mixed_prompts, max_new_tokens=6, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                 temperature=1.0, generator=torch.Generator().manual_seed(0), force=force)
+    alive_at_1 = s.completion_mask[:, 1]
+    assert torch.equal(s.tool_mask[:, 1], alive_at_1) and s.tool_mask.sum() == alive_at_1.sum()
+    assert (s.completion_ids[alive_at_1, 1] == digit7).all()
+    assert (s.logprobs[:, 1] == 0).all()
+    assert torch.equal(s.loss_mask, s.completion_mask & ~s.tool_mask)
