@@ -49,8 +49,9 @@ Callback = Callable[[dict[str, float]], object]
 class History:
     """Every iteration's scalar record, the last iteration's tensors, and how the run ended.
 
-    ``status`` is ``"running"``, ``"finished"``, ``"stopped"`` (stop flag or a callback) or
-    ``"nonfinite"`` (the NaN/inf guard fired; ``message`` says where).
+    ``status`` is ``"running"``, ``"finished"``, ``"stopped"`` (stop flag or a callback),
+    ``"nonfinite"`` (the NaN/inf guard fired; ``message`` says where) or ``"error"`` (an
+    exception in a live widget run; ``message`` holds the traceback).
     """
 
     records: list[dict[str, float]] = field(default_factory=list)
