@@ -31,7 +31,7 @@ test: install  ## ruff, then the whole pytest suite (math, envs, algorithms, not
 	$(BIN)/python -m pytest $(PYTEST_OPTS)
 
 test-fast: install  ## the suite without notebook and browser tests
-	$(BIN)/python -m pytest -m "not browser" --ignore=tests/test_notebooks.py $(PYTEST_OPTS)
+	$(BIN)/python -m pytest --ignore=tests/browser --ignore=tests/test_notebooks.py $(PYTEST_OPTS)
 
 test-browser: install  ## only the real-browser JupyterLab tests
 	$(BIN)/python -m pytest tests/browser $(PYTEST_OPTS)

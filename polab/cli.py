@@ -92,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--iterations", type=int, help="iterations (default: from the config)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: polab's networks are small, and a second "
+                        "thread mostly adds synchronisation)")
     p.add_argument("--save", metavar="FILE", help="write the History as one JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--help-config", action="store_true", help="list the algorithm's knobs")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from polab.algos.mdpo import MDPO, MDPOConfig
 from polab.algos.ppo import PPO, PPOConfig
 from polab.algos.reinforce import Reinforce, ReinforceConfig
 from polab.config import Config
@@ -34,6 +35,8 @@ ALGORITHMS: dict[str, AlgoSpec] = {
                                    (("baseline", True),)),
     "ppo": AlgoSpec(PPOConfig, PPO, "CartPole-v1",
                     "PPO, clipped surrogate + GAE (Schulman et al. 2017)"),
+    "mdpo": AlgoSpec(MDPOConfig, MDPO, "CartPole-v1",
+                     "MDPO on-policy, KL-regularised mirror descent (Tomar et al. 2020)"),
 }
 
 

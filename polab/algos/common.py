@@ -60,6 +60,21 @@ def gaussian_entropy(log_std: torch.Tensor, batch_shape: torch.Size) -> torch.Te
     return (log_std + 0.5 * (LOG_2PI + 1.0)).sum(-1).expand(batch_shape)
 
 
+def categorical_kl(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """``KL(p ‖ q) = Σ_a p(a) (log p(a) - log q(a))`` of two categoricals given by logits."""
+    logp, logq = torch.log_softmax(logits_p, -1), torch.log_softmax(logits_q, -1)
+    return (logp.exp() * (logp - logq)).sum(-1)
+
+
+def gaussian_kl(mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Tensor,
+                log_std_q: torch.Tensor) -> torch.Tensor:
+    """``KL(p ‖ q)`` of diagonal Gaussians:
+    ``Σ_i log σ_q/σ_p + (σ_p² + (μ_p-μ_q)²) / (2σ_q²) - ½``."""
+    var_ratio = torch.exp(2 * (log_std_p - log_std_q))
+    z = (mean_p - mean_q) * torch.exp(-log_std_q)
+    return (0.5 * (var_ratio + z * z - 1) - (log_std_p - log_std_q)).sum(-1)
+
+
 # --- networks ----------------------------------------------------------------------------
 
 def mlp(sizes: list[int], out_gain: float, activation: type[nn.Module] = nn.Tanh) -> nn.Sequential:

@@ -119,6 +119,15 @@ class InventoryReinforceConfig(HDPOConfig):
                          high=1.0)
 
 
+@dataclass(frozen=True)
+class InventoryConfig(InventoryReinforceConfig):
+    """Either estimator from one config, for a panel: ``estimator`` picks the algorithm
+    (``exploration_std`` and ``gamma`` matter to REINFORCE only)."""
+
+    estimator: Literal["hdpo", "reinforce"] = param(
+        "hdpo", help="pathwise gradient (HDPO) or score-function gradient (REINFORCE)")
+
+
 def make_setting(c: HDPOConfig) -> InventorySetting:
     """The :class:`InventorySetting` a config describes."""
     if c.network == "one_warehouse":
@@ -330,9 +339,13 @@ class InventoryReinforce(HDPO):
 
 
 def make_algo(config: HDPOConfig, device: str | torch.device | None = None) -> HDPO:
-    """``InventoryReinforce`` for an :class:`InventoryReinforceConfig`, else ``HDPO``."""
-    cls = InventoryReinforce if isinstance(config, InventoryReinforceConfig) else HDPO
-    return cls(config, device=device)
+    """``InventoryReinforce`` for an :class:`InventoryReinforceConfig`, else ``HDPO``; an
+    :class:`InventoryConfig` follows its ``estimator`` field."""
+    if isinstance(config, InventoryConfig):
+        reinforce = config.estimator == "reinforce"
+    else:
+        reinforce = isinstance(config, InventoryReinforceConfig)
+    return (InventoryReinforce if reinforce else HDPO)(config, device=device)
 
 
 def gradient_spread(grads: torch.Tensor) -> dict[str, float]:

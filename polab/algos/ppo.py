@@ -100,12 +100,7 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.T
     ratio = log_ratio.exp()
     loss_policy = torch.max(-advantages * ratio,
                             -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
-    if clip_vloss:
-        v_clipped = old_values + (new_values - old_values).clamp(-clip_coef, clip_coef)
-        loss_value = 0.5 * torch.max((new_values - returns) ** 2,
-                                     (v_clipped - returns) ** 2).mean()
-    else:
-        loss_value = 0.5 * ((new_values - returns) ** 2).mean()
+    loss_value = value_loss(new_values, old_values, returns, clip_coef if clip_vloss else None)
     loss_entropy = entropy.mean()
     with torch.no_grad():
         approx_kl = ((ratio - 1) - log_ratio).mean()
@@ -114,6 +109,16 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.T
     return {"loss": loss_policy - ent_coef * loss_entropy + vf_coef * loss_value,
             "loss_policy": loss_policy, "loss_value": loss_value, "loss_entropy": loss_entropy,
             "approx_kl": approx_kl, "old_approx_kl": old_approx_kl, "clipfrac": clipfrac}
+
+
+def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+               clip_coef: float | None) -> torch.Tensor:
+    """PPO's value loss ``½ mean(max((V-R)², (V_old + clip(V-V_old, -ε, ε) - R)²))``; with
+    ``clip_coef=None`` the plain ``½ mean((V-R)²)``. Shared with MDPO (polab.algos.mdpo)."""
+    if clip_coef is None:
+        return 0.5 * ((new_values - returns) ** 2).mean()
+    v_clipped = old_values + (new_values - old_values).clamp(-clip_coef, clip_coef)
+    return 0.5 * torch.max((new_values - returns) ** 2, (v_clipped - returns) ** 2).mean()
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:

@@ -1,0 +1,133 @@
+"""Card 20's claims for MDPO, with fixed seeds: on-policy MDPO vs PPO on CartPole-v1, the effect
+of the number of inner steps m, the KL between successive policies as t_k anneals, and
+off-policy MDPO vs SAC on Pendulum-v1.
+
+Claims (card 20): on-policy MDPO (m = 5) reaches an average return ≥ 450 on CartPole within
+the same budget as PPO (within ±20% of PPO's steps), while m = 1 is clearly slower; the KL
+between successive policies shrinks as t_k anneals; on Pendulum, MDPO-off's final return is
+within 10% of SAC's.
+
+Every run uses its algorithm's default config at the same ``total_timesteps`` (PPO's default
+budget, 200k, unless ``--steps``) and the same seeds. "Steps to 450" is the first iteration at
+which the mean return of the last 20 finished episodes reaches 450. The KL claim compares the
+exact mean KL(π_{k+1} ‖ π_k) in the last quarter of the iterations to the first quarter, for the
+annealed step size and a constant one (both without learning-rate annealing, so only t_k
+changes). Pendulum's final return is the mean of the last 16 finished episodes.
+
+    python benchmarks/mdpo.py                        # ≈ 7 min of CPU time
+    python benchmarks/mdpo.py --seeds 0 --pendulum-steps 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from polab.algos.mdpo import MDPO, MDPOConfig
+from polab.algos.mdpo_offpolicy import MDPOOff, MDPOOffConfig
+from polab.algos.ppo import PPO, PPOConfig
+from polab.algos.sac import SAC, SACConfig
+from polab.train import History, train
+
+TARGET = 450.0
+
+
+def run(algo) -> tuple[History, float]:
+    start = time.process_time()
+    history = train(algo, algo.config.num_iterations, progress=False)
+    return history, time.process_time() - start
+
+
+def steps_to(history: History, target: float) -> float:
+    """Env steps at the first iteration whose return reaches ``target`` (inf if never)."""
+    returns, steps = history.column("charts/episodic_return"), history.column("global_step")
+    hit = np.flatnonzero(returns >= target)
+    return float(steps[hit[0]]) if len(hit) else math.inf
+
+
+def fmt(steps: float) -> str:
+    return f"{steps:>9,.0f}" if math.isfinite(steps) else "    never"
+
+
+def cartpole(seeds: list[int], total: int) -> None:
+    variants = [("PPO", lambda s: PPO(PPOConfig(seed=s, total_timesteps=total), "CartPole-v1")),
+                ("MDPO m=5", lambda s: MDPO(MDPOConfig(seed=s, total_timesteps=total))),
+                ("MDPO m=1", lambda s: MDPO(MDPOConfig(seed=s, total_timesteps=total,
+                                                       sgd_steps=1)))]
+    print(f"\nCartPole-v1, {total:,} env steps per run, steps to mean return ≥ {TARGET:g}:")
+    print(f"{'':>10}" + "".join(f"{f'seed {s}':>11}" for s in seeds)
+          + f"{'mean':>11}{'final return':>15}{'CPU s/run':>11}")
+    means = {}
+    for name, build in variants:
+        results = [run(build(s)) for s in seeds]
+        hits = [steps_to(h, TARGET) for h, _ in results]
+        means[name] = statistics.fmean(hits)
+        finals = [h.last("charts/episodic_return") for h, _ in results]
+        print(f"{name:>10}" + "".join(f"  {fmt(x)}" for x in hits) + f"  {fmt(means[name])}"
+              + f"{statistics.fmean(finals):>15.1f}"
+              + f"{statistics.fmean(sec for _, sec in results):>11.1f}")
+    ppo, m5, m1 = means["PPO"], means["MDPO m=5"], means["MDPO m=1"]
+    within = math.isfinite(m5) and m5 <= 1.2 * ppo
+    print(f"claim: MDPO m=5 reaches {TARGET:g} within PPO's steps +20% "
+          f"({fmt(m5).strip()} vs {fmt(ppo).strip()} × 1.2): {'HOLDS' if within else 'FAILS'}")
+    print(f"claim: m=1 clearly slower than m=5 ({fmt(m1).strip()} vs {fmt(m5).strip()}): "
+          f"{'HOLDS' if m1 > 1.2 * m5 else 'FAILS'}")
+
+
+def kl_shrinkage(seeds: list[int], total: int) -> None:
+    print(f"\nKL(π_k+1 ‖ π_k) on CartPole-v1, {total:,} steps, no learning-rate annealing: "
+          "mean over the last quarter of the iterations / the first quarter")
+    ratios = {}
+    for schedule in ("annealed", "constant"):
+        ratios[schedule] = []
+        for s in seeds:
+            h, _ = run(MDPO(MDPOConfig(seed=s, total_timesteps=total, t_schedule=schedule,
+                                       anneal_lr=False)))
+            kl = h.column("losses/kl")
+            q = len(kl) // 4
+            ratios[schedule].append(float(np.mean(kl[-q:]) / np.mean(kl[:q])))
+        print(f"  t {schedule:>8}: " + ", ".join(f"{r:.3f}" for r in ratios[schedule])
+              + f"  (mean {statistics.fmean(ratios[schedule]):.3f})")
+    holds = statistics.fmean(ratios["annealed"]) < statistics.fmean(ratios["constant"])
+    print(f"claim: the KL shrinks more with annealed t_k: {'HOLDS' if holds else 'FAILS'}")
+
+
+def pendulum(seeds: list[int], total: int) -> None:
+    print(f"\nPendulum-v1, {total:,} env steps per run, final return (last 16 episodes):")
+    finals = {}
+    for name, build in [("SAC", lambda s: SAC(SACConfig(seed=s, total_timesteps=total))),
+                        ("MDPO-off", lambda s: MDPOOff(MDPOOffConfig(seed=s,
+                                                                     total_timesteps=total)))]:
+        results = [run(build(s)) for s in seeds]
+        finals[name] = [h.last("charts/episodic_return") for h, _ in results]
+        print(f"{name:>10}: " + ", ".join(f"{f:8.1f}" for f in finals[name])
+              + f"   mean {statistics.fmean(finals[name]):8.1f}"
+              + f"   [{statistics.fmean(sec for _, sec in results):.1f} CPU s/run]")
+    sac, off = statistics.fmean(finals["SAC"]), statistics.fmean(finals["MDPO-off"])
+    gap = abs(off - sac) / abs(sac)
+    print(f"claim: MDPO-off's final return within 10% of SAC's (gap {100 * gap:.0f}%): "
+          f"{'HOLDS' if gap <= 0.1 else 'FAILS'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=PPOConfig().total_timesteps)
+    parser.add_argument("--kl-steps", type=int, default=100_000)
+    parser.add_argument("--pendulum-steps", type=int, default=15_000, help="0 skips Pendulum")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"seeds {args.seeds}, torch {torch.__version__}, 1 CPU thread")
+    cartpole(args.seeds, args.steps)
+    kl_shrinkage(args.seeds, args.kl_steps)
+    if args.pendulum_steps:
+        pendulum(args.seeds, args.pendulum_steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,377 @@
+"""GRPO — Group Relative Policy Optimization on the tiny LM, with the hooks later chapters use.
+
+Shao et al. 2024, *DeepSeekMath*, arXiv 2402.03300, §4.1 (Algorithm 1); knob names and the
+loss follow TRL's ``GRPOTrainer``. Dr. GRPO and DAPO are presets of the same trainer
+(``polab.presets``: ``PRESETS["DAPO"].apply(GRPOConfig())``).
+
+One ``step()``, top to bottom:
+
+1. GROUPS — ``build_groups``: ``num_prompts`` problems (fresh from the task, or drawn from a
+   fixed pool of ``num_train_prompts``), each repeated ``G = num_generations`` times;
+2. ROLLOUT — ``rollout``: one batched, KV-cached sampling pass at ``temperature``, keeping
+   every token's log-prob (the "old" policy of the ratio) and the entropy it was drawn from;
+3. REWARDS — ``compute_rewards``: the task's verifiable reward (1 = right answer + EOS);
+4. ADVANTAGES — ``compute_advantages``: ``(r - mean_group) / (std_group + 1e-4)`` or the
+   preset's variant (``scale_rewards``, ``baseline``);
+5. LOSS + UPDATE — over the rows ``select_rows`` keeps and the tokens ``token_mask`` keeps:
+   ``num_iterations`` passes × ``num_minibatches`` Adam steps on the clipped surrogate
+   (``polab.algos.group.clipped_surrogate_loss``) plus ``extra_loss``; log-probs come from
+   ``score`` (one forward over prompt + completion, or Prefix Grouper's shared-prefix one);
+6. ``after_update`` — state that must see the updated policy (SPO's tracker).
+
+The six names in ``code`` are the **hooks**: plain methods, so a later chapter subclasses
+``GRPO`` (or assigns a function to the instance) and changes one of them — budgets or hints in
+``build_groups``, shaped rewards in ``compute_rewards``, per-token advantages in
+``compute_advantages``, token selections in ``token_mask``, new loss terms in ``extra_loss``.
+``polab.algos.loop`` and ``polab.algos.spo`` are built that way.
+
+What this version keeps and changes:
+
+1. The ratio's "old" log-probs are the sampler's own (``Samples.logprobs``, same temperature);
+   they equal the training forward's to ~1e-6 (``logprob_mismatch`` logs the gap, LOOP's
+   step-0 check), so with ``num_iterations = 1`` the ratio is 1 and the loss is REINFORCE
+   with group baselines, as in TRL.
+2. Generation stops at the task's own limit (enough for any correct answer and EOS) when that
+   is shorter than ``max_completion_length``; Dr. GRPO's constant normaliser uses the same
+   number.
+3. Defaults are the tiny-LM recipe of ``LM_FEASIBILITY.md`` (64 prompts × 8, lr 3e-4, Adam
+   betas (0.9, 0.99), grad clip 1, no KL), not TRL's (lr 1e-6 for billion-parameter models).
+4. Held-out greedy pass@1 (``eval/pass@1``) is measured after the first update, every
+   ``eval_every`` updates and after the last one (``max_steps``), on the policy after that
+   iteration's update (so it belongs at the record's ``samples``); its time is kept out of
+   ``time/train_s``.
+
+Taught in notebooks/03_grpo_family.ipynb.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from polab.advantages import frac_reward_zero_std, group_advantages
+from polab.algos.group import GroupConfig, clipped_surrogate_loss, mask_truncated
+from polab.algos.prefix_grouper import grouped_completion_logprobs
+from polab.config import param
+from polab.device import pick_device
+from polab.lm.evaluate import evaluate
+from polab.lm.generate import Samples, completion_logprobs, generate
+from polab.lm.model import GPT
+from polab.lm.pretrain import load_base
+from polab.lm.tasks import Problems, Task
+
+
+@dataclass(frozen=True)
+class GRPOConfig(GroupConfig):
+    """GRPO's knobs: :class:`GroupConfig` (TRL's names) plus the optimiser and the schedule."""
+
+    num_iterations: int = param(2, help="updates per generated batch (μ in GRPO's Algorithm 1)",
+                                low=1, high=16, paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
+    num_minibatches: int = param(1, help="Adam steps per pass over the batch (shuffled rows, "
+                                 "or groups with prefix_grouper; TRL's steps_per_generation)",
+                                 low=1, high=64)
+    adam_beta1: float = param(0.9, help="Adam β1", low=0.0, high=0.999)
+    adam_beta2: float = param(0.99, help="Adam β2", low=0.9, high=0.9999)
+    weight_decay: float = param(0.0, help="AdamW weight decay", low=0.0, high=1.0)
+    max_grad_norm: float = param(1.0, help="gradient-norm clip (0 = off)", low=0.0, high=100.0)
+    entropy_coef: float = param(0.0, help="weight of an entropy bonus (0 = none)",
+                                low=0.0, high=0.1)
+    num_train_prompts: int = param(0, help="size of a fixed pool of training problems "
+                                   "(0 = fresh problems every iteration)", low=0,
+                                   high=1_000_000)
+    prefix_grouper: bool = param(True, help="score each group with one shared-prompt "
+                                 "forward (same numbers, less compute)",
+                                 paper="Liu et al. 2025 (Prefix Grouper)")
+    eval_every: int = param(10, help="updates between held-out greedy pass@1 checks "
+                            "(also after the first and the last; 0 = never)", low=0,
+                            high=100_000)
+    max_steps: int = param(120, help="iterations (generation batches) in a run",
+                           low=1, high=100_000)
+
+    def rules(self) -> list[tuple[bool, str]]:
+        return super().rules() + [
+            (self.num_train_prompts == 0 or self.num_train_prompts >= self.num_prompts,
+             f"num_train_prompts must be 0 or at least the {self.num_prompts} prompts drawn "
+             "per iteration"),
+        ]
+
+
+@dataclass
+class GroupBatch:
+    """One iteration's data, filled in the order of ``step()``: ``B = num_prompts × G`` rows,
+    the completions of one prompt adjacent. ``pool_ids`` are the problems' indices in the
+    training pool (None for fresh problems)."""
+
+    problems: Problems
+    samples: Samples
+    rewards: torch.Tensor                   # (B,)
+    pool_ids: torch.Tensor | None = None    # (B,)
+    advantages: torch.Tensor | None = None  # (B,) or (B, T)
+    keep: torch.Tensor | None = None        # (B,) rows in the loss
+    mask: torch.Tensor | None = None        # (B, T) tokens in the loss
+    ref_logp: torch.Tensor | None = None    # (B, T) reference model's log-probs (beta > 0)
+
+    def select(self, index: torch.Tensor) -> GroupBatch:
+        """The rows ``index`` (a LongTensor) of every per-row field."""
+        def pick(x: Any) -> Any:
+            if x is None:
+                return None
+            if isinstance(x, Samples):
+                return select_samples(x, index)
+            if isinstance(x, Problems):
+                return x.select(index.cpu())
+            return x[index.to(x.device)]
+        return GroupBatch(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+
+
+def select_samples(samples: Samples, index: torch.Tensor) -> Samples:
+    """The rows ``index`` of every tensor of a :class:`Samples`."""
+    return Samples(**{f.name: getattr(samples, f.name)[index] for f in fields(samples)})
+
+
+class GRPO:
+    """GRPO and its presets on a tiny-LM task; see the module docstring for one ``step()``.
+
+    ``task`` is a shipped base's name (``"addition"``: its model, tokenizer and task are
+    loaded) or a :class:`Task`, then with the ``model`` to train (trained in place).
+    """
+
+    def __init__(self, config: GRPOConfig, task: Task | str = "addition",
+                 device: str | torch.device | None = None, model: GPT | None = None):
+        self.config = c = config.validate()
+        self.device = pick_device(device)
+        if isinstance(task, str):
+            model, _, task = load_base(task, self.device)
+        elif model is None:
+            raise ValueError("pass the model to train with a Task (or a base name, e.g. "
+                             "'addition', to load the shipped checkpoint)")
+        self.task, self.tokenizer = task, task.tokenizer
+        self.model = model.to(self.device)
+        self.max_new_tokens = min(c.max_completion_length, task.max_new_tokens)
+        self.generator = torch.Generator().manual_seed(c.seed)  # problems, shuffles (CPU)
+        self.sample_generator = torch.Generator(self.device).manual_seed(c.seed)  # tokens
+        self.pool = (task.sample_prompts(c.num_train_prompts, self.generator)
+                     if c.num_train_prompts else None)
+        self.ref_model = None
+        if c.beta > 0:
+            self.ref_model = GPT(self.model.config).to(self.device).eval()
+            self.ref_model.load_state_dict(self.model.state_dict())
+            self.ref_model.requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.learning_rate,
+                                           betas=(c.adam_beta1, c.adam_beta2),
+                                           weight_decay=c.weight_decay)
+        self.global_step = 0
+        self.iteration = 0
+        self.train_seconds = self.train_cpu_seconds = 0.0
+        self.last_batch: GroupBatch | None = None
+
+    # --- hooks ---------------------------------------------------------------------------
+
+    def build_groups(self) -> tuple[Problems, torch.Tensor | None]:
+        """``num_prompts`` problems, each repeated G times, and their pool indices."""
+        c = self.config
+        if self.pool is None:
+            return self.task.sample_prompts(c.num_prompts, self.generator).repeat(
+                c.num_generations), None
+        ids = torch.randperm(len(self.pool), generator=self.generator)[:c.num_prompts]
+        ids = ids.repeat_interleave(c.num_generations)
+        return self.pool.select(ids), ids
+
+    def rollout(self, problems: Problems) -> Samples:
+        """Sample one completion per row at ``temperature`` (the policy in eval mode)."""
+        ids, mask = self.task.encode_prompts(problems, self.device)
+        self.model.eval()
+        out = generate(self.model, ids, mask, max_new_tokens=self.max_new_tokens,
+                       eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
+                       temperature=self.config.temperature, generator=self.sample_generator)
+        self.model.train()
+        return out
+
+    def compute_rewards(self, problems: Problems, samples: Samples) -> torch.Tensor:
+        """``(B,)`` rewards; the task's verifiable reward (reward shaping overrides this)."""
+        return self.task.reward(problems, samples.completion_ids)
+
+    def compute_advantages(self, batch: GroupBatch) -> torch.Tensor:
+        """``(B,)`` group-relative advantages (``polab.advantages.group_advantages``)."""
+        c = self.config
+        return group_advantages(batch.rewards, c.num_generations, scale_rewards=c.scale_rewards,
+                                leave_one_out=c.baseline == "leave_one_out")
+
+    def select_rows(self, batch: GroupBatch) -> torch.Tensor:
+        """``(B,)`` rows that enter the loss (all; LOOP drops |A| ≈ 0)."""
+        return torch.ones_like(batch.rewards, dtype=torch.bool)
+
+    def token_mask(self, batch: GroupBatch) -> torch.Tensor:
+        """``(B, T)`` tokens in the loss: the policy's own tokens up to EOS, minus truncated
+        completions when ``mask_truncated_completions``. Later chapters AND more masks in."""
+        mask = batch.samples.loss_mask
+        if self.config.mask_truncated_completions:
+            mask = mask_truncated(mask, ~batch.samples.ended)
+        return mask
+
+    def score(self, samples: Samples) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log-probs, entropies)`` ``(B, T)`` of the completions, with gradients."""
+        if self.config.prefix_grouper:
+            return grouped_completion_logprobs(self.model, samples, self.config.num_generations,
+                                               self.config.temperature)
+        return completion_logprobs(self.model, samples, self.config.temperature)
+
+    def extra_loss(self, batch: GroupBatch, logp: torch.Tensor, entropy: torch.Tensor
+                   ) -> dict[str, torch.Tensor]:
+        """Named loss terms added to the surrogate (none here)."""
+        return {}
+
+    def after_update(self, batch: GroupBatch) -> dict[str, float]:
+        """Bookkeeping that needs the updated policy; returns extra metrics (none here)."""
+        return {}
+
+    # --- one iteration -------------------------------------------------------------------
+
+    def step(self) -> dict[str, Any]:
+        c = self.config
+        metrics: dict[str, Any] = {}
+        wall, cpu = time.perf_counter(), time.process_time()
+
+        # --- GROUPS + ROLLOUT ---
+        problems, pool_ids = self.build_groups()
+        samples = self.rollout(problems)
+        t_generate = time.perf_counter() - wall
+
+        # --- REWARDS + ADVANTAGES ---
+        batch = GroupBatch(problems, samples, self.compute_rewards(problems, samples), pool_ids)
+        batch.advantages = self.compute_advantages(batch)
+        batch.keep = self.select_rows(batch)
+        batch.mask = self.token_mask(batch)
+        if self.ref_model is not None:
+            with torch.no_grad():
+                batch.ref_logp = completion_logprobs(self.ref_model, samples, c.temperature)[0]
+
+        # --- LOSS + UPDATE ---
+        losses = self.update(batch)
+        metrics.update(self.after_update(batch))
+
+        # --- LOGGING (plumbing) ---
+        self.global_step += len(batch.rewards)
+        self.iteration += 1
+        self.train_seconds += time.perf_counter() - wall
+        self.train_cpu_seconds += time.process_time() - cpu
+        self.last_batch = batch
+        if c.eval_every and (self.iteration == 1 or self.iteration % c.eval_every == 0
+                             or self.iteration == c.max_steps):
+            metrics.update(self.evaluate())
+        metrics.update(self.batch_metrics(batch), **losses)
+        metrics.update({"samples": float(self.global_step), "time/train_s": self.train_seconds,
+                        "time/train_cpu_s": self.train_cpu_seconds,
+                        "time/generate_s": t_generate})
+        return metrics
+
+    def update(self, batch: GroupBatch) -> dict[str, float]:
+        """``num_iterations`` passes over the kept rows, each in ``num_minibatches`` shuffled
+        Adam steps (whole groups with ``prefix_grouper``); returns the loss metrics averaged
+        over the steps, and the sampler-vs-trainer log-prob gap before the first step."""
+        c = self.config
+        units = self._units(batch.keep.nonzero().squeeze(1))
+        records: list[dict[str, torch.Tensor]] = []
+        for _ in range(c.num_iterations if len(units) else 0):
+            if c.num_minibatches > 1:
+                units = units[torch.randperm(len(units), generator=self.generator).to(
+                    units.device)]
+            for chunk in units.tensor_split(min(c.num_minibatches, len(units))):
+                index = chunk.flatten()
+                part = batch if index.numel() == len(batch.rewards) else batch.select(index)
+                terms = self.loss(part)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(
+                    self.model.parameters(), c.max_grad_norm or float("inf"))
+                self.optimizer.step()
+                records.append({k: v.detach() for k, v in terms.items()})
+        if not records:
+            return {}
+        out = {k: float(torch.stack([r[k] for r in records]).mean()) for k in records[0]}
+        out["logprob_mismatch"] = float(records[0]["logprob_mismatch"])
+        return out
+
+    def _units(self, rows: torch.Tensor) -> torch.Tensor:
+        """Kept rows as ``(units, size)``: single rows, or whole groups for Prefix Grouper."""
+        g = self.config.num_generations if self.config.prefix_grouper else 1
+        units = rows.view(-1, g) if rows.numel() % g == 0 else rows[:, None]
+        if g > 1 and (units.shape[1] != g or (units[:, 0] % g != 0).any()
+                      or (units - units[:, :1] != torch.arange(g, device=rows.device)).any()):
+            raise ValueError("prefix_grouper scores whole groups, but select_rows kept part "
+                             "of a group; turn prefix_grouper off")
+        return units
+
+    def loss(self, batch: GroupBatch) -> dict[str, torch.Tensor]:
+        """The clipped surrogate (+ KL, entropy bonus, ``extra_loss``) on ``batch``."""
+        c = self.config
+        logp, entropy = self.score(batch.samples)
+        terms = clipped_surrogate_loss(
+            logp, batch.samples.logprobs, batch.advantages, batch.mask, epsilon=c.epsilon,
+            epsilon_high=c.epsilon_high, importance_sampling_level=c.importance_sampling_level,
+            loss_type=c.loss_type, max_completion_length=self.max_new_tokens, beta=c.beta,
+            ref_logp=batch.ref_logp, entropy=entropy if c.entropy_coef > 0 else None,
+            entropy_coef=c.entropy_coef)
+        for name, term in self.extra_loss(batch, logp, entropy).items():
+            terms[name] = term
+            terms["loss"] = terms["loss"] + term
+        with torch.no_grad():
+            m = batch.mask
+            gap = (logp.detach() - batch.samples.logprobs).abs()
+            terms["logprob_mismatch"] = torch.where(m, gap, 0.0).sum() / m.sum().clamp(min=1)
+        return terms
+
+    def batch_metrics(self, batch: GroupBatch) -> dict[str, Any]:
+        """TRL's batch metrics (``reward``, ``frac_reward_zero_std``, ``completions/*``, …)."""
+        c, s = self.config, batch.samples
+        groups = batch.rewards.view(-1, c.num_generations)
+        adv = batch.advantages
+        adv_row = adv if adv.dim() == 1 else adv.abs().amax(-1)
+        m = s.loss_mask
+        out: dict[str, Any] = {
+            "reward": float(batch.rewards.mean()),
+            "frac_zero_advantage": float((adv_row.abs() < 1e-6).float().mean()),
+            "frac_rows_kept": float(batch.keep.float().mean()),
+            "completions/mean_length": float(s.lengths.float().mean()),
+            "completions/clipped_ratio": float((~s.ended).float().mean()),
+            "entropy": float(torch.where(m, s.entropies, 0.0).sum() / m.sum().clamp(min=1)),
+            "advantages": adv_row.detach(),
+        }
+        if c.num_generations > 1:
+            out["reward_std"] = float(groups.std(1).mean())
+            out["frac_reward_zero_std"] = float(frac_reward_zero_std(groups))
+        return out
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Greedy pass@1 on the task's held-out problems (never used for training)."""
+        start = time.perf_counter()
+        result = evaluate(self.model, self.task)
+        return {"eval/pass@1": result["pass@1"], "time/eval_s": time.perf_counter() - start}
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "generator": self.generator.get_state(),
+                 "sample_generator": self.sample_generator.get_state(),
+                 "global_step": self.global_step, "iteration": self.iteration,
+                 "train_seconds": self.train_seconds,
+                 "train_cpu_seconds": self.train_cpu_seconds}
+        if self.ref_model is not None:
+            state["ref_model"] = self.ref_model.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.sample_generator.set_state(state["sample_generator"])
+        self.global_step, self.iteration = state["global_step"], state["iteration"]
+        self.train_seconds = state["train_seconds"]
+        self.train_cpu_seconds = state["train_cpu_seconds"]
+        if self.ref_model is not None:
+            self.ref_model.load_state_dict(state["ref_model"])

@@ -1,0 +1,182 @@
+"""SAC and off-policy MDPO (card 20): the squashed-Gaussian log-probability, the critic and actor
+losses on hand-computed cases, the replay buffer, and the algorithms' bookkeeping."""
+
+import math
+
+import pytest
+import torch
+
+from polab.algos.common import Rollout
+from polab.algos.mdpo_offpolicy import MDPOOff, MDPOOffConfig, mdpo_actor_loss
+from polab.algos.sac import (
+    SAC,
+    EnsembleLinear,
+    SACConfig,
+    sac_actor_loss,
+    sac_critic_loss,
+    squash,
+    squashed_gaussian_logp,
+)
+from polab.replay import ReplayBuffer, Transitions
+from polab.train import train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def t(*xs):
+    return torch.tensor(xs, dtype=torch.float64)
+
+
+TINY = {"total_timesteps": 400, "num_envs": 2, "num_steps": 20, "learning_starts": 40,
+        "batch_size": 16, "hidden": 16, "utd_ratio": 0.25}
+
+
+# --- pure functions -----------------------------------------------------------------------
+
+
+def test_squashed_gaussian_logp_hand_case_and_against_torch():
+    # u = 0, N(0, 1), scale 2: log N(0) - log(2 · (1 - tanh² 0)) = -½ log 2π - log 2
+    logp = squashed_gaussian_logp(t(0.0)[None], t(0.0)[None], t(0.0)[None], t(2.0))
+    assert float(logp) == pytest.approx(-0.5 * math.log(2 * math.pi) - math.log(2))
+    g = torch.Generator().manual_seed(0)
+    mean, log_std = torch.randn(6, 2, generator=g, dtype=torch.float64), t(-0.5, 0.3)
+    u = mean + log_std.exp() * torch.randn(6, 2, generator=g, dtype=torch.float64)
+    scale, bias = t(2.0, 0.5), t(0.0, 1.0)
+    D = torch.distributions
+    ref = D.TransformedDistribution(D.Normal(mean, log_std.exp()),
+                                    [D.TanhTransform(), D.AffineTransform(bias, scale)])
+    a = squash(u, scale, bias)
+    assert torch.allclose(squashed_gaussian_logp(mean, log_std, u, scale),
+                          ref.log_prob(a).sum(-1), atol=1e-8)
+
+
+def test_sac_critic_loss_hand_case_and_targets_carry_no_gradient():
+    next_v = t(2.0, 5.0).requires_grad_()
+    min_q_pi = t(1.0, 3.0).requires_grad_()
+    terms = sac_critic_loss(q1=t(1.0, 2.0), q2=t(0.0, 1.0), v=t(0.5, 0.5),
+                            rewards=t(1.0, -1.0), terminated=torch.tensor([False, True]),
+                            next_v_target=next_v, min_q_pi=min_q_pi, logp_pi=t(-1.0, 0.5),
+                            gamma=0.5, alpha=0.2)
+    # y_Q = [1 + 0.5·2, -1 (terminated)] = [2, -1]; y_V = [1 + 0.2, 3 - 0.1] = [1.2, 2.9]
+    assert float(terms["loss_q1"]) == pytest.approx(0.5 * (1 + 9) / 2)
+    assert float(terms["loss_q2"]) == pytest.approx(0.5 * (4 + 4) / 2)
+    assert float(terms["loss_v"]) == pytest.approx(0.5 * (0.49 + 5.76) / 2)
+    assert float(terms["loss"]) == pytest.approx(2.5 + 2.0 + 1.5625)
+    assert not terms["loss"].requires_grad  # only the targets needed grad here
+
+
+def test_actor_losses_hand_case_and_sac_limit():
+    logp, old_logp, q = t(-1.0, 0.5), t(-1.5, 0.0), t(1.0, 3.0)
+    sac = sac_actor_loss(logp, q, alpha=0.2)
+    assert float(sac["loss"]) == pytest.approx((-0.2 - 1.0 + 0.1 - 3.0) / 2)
+    assert float(mdpo_actor_loss(logp, old_logp, q, 0.2, kl_coef=0.0)["loss"]) == \
+        pytest.approx(float(sac["loss"]))
+    mdpo = mdpo_actor_loss(logp, old_logp, q, alpha=0.2, kl_coef=0.8)
+    assert float(mdpo["kl"]) == pytest.approx(0.5)
+    assert float(mdpo["loss"]) == pytest.approx(-2.05 + 0.8 * 0.5)
+    # the reference code's form: c log π + (λ - c) log π_k - Q with c = λ + 1/t
+    c = 0.2 + 0.8
+    assert float(mdpo["loss"]) == pytest.approx(float((c * logp + (0.2 - c) * old_logp - q).mean()))
+
+
+def test_ensemble_linear_is_independent_linear_layers():
+    layer = EnsembleLinear(2, 3, 4, gain=1.0)
+    x = torch.randn(2, 5, 3)
+    out = layer(x)
+    for i in range(2):
+        assert torch.allclose(out[i], x[i] @ layer.weight[i] + layer.bias[i], atol=1e-6)
+    assert not torch.allclose(layer.weight[0], layer.weight[1])
+
+
+# --- replay buffer ------------------------------------------------------------------------
+
+
+def test_replay_buffer_wraps_and_uses_final_obs_as_next_obs():
+    buf = ReplayBuffer(capacity=5, obs_dim=1, action_dim=1)
+    T, N = 2, 2
+    obs = torch.arange(4.0).reshape(T, N, 1)
+    final = obs + 10
+    terminated = torch.tensor([[False, True], [False, False]])
+    rollout = Rollout(obs, obs.clone(), torch.arange(4.0).reshape(T, N), torch.zeros(T, N),
+                      terminated, torch.zeros(T, N, dtype=torch.bool), final)
+    buf.add_rollout(rollout)
+    assert len(buf) == 4 and buf.data.next_obs[:4, 0].tolist() == [10.0, 11.0, 12.0, 13.0]
+    assert buf.data.terminated[:4].tolist() == [False, True, False, False]
+    buf.add_rollout(rollout)  # 8 transitions into 5 slots: the oldest 3 are overwritten
+    assert len(buf) == 5 and buf.pos == 3
+    assert buf.data.obs[:, 0].tolist() == [1.0, 2.0, 3.0, 3.0, 0.0]
+    a = buf.sample(7, torch.Generator().manual_seed(0))
+    b = buf.sample(7, torch.Generator().manual_seed(0))
+    assert isinstance(a, Transitions) and torch.equal(a.obs, b.obs)
+    copy = ReplayBuffer(5, 1, 1)
+    copy.load_state_dict(buf.state_dict())
+    assert torch.equal(copy.data.obs, buf.data.obs) and copy.pos == buf.pos
+
+
+# --- algorithms ---------------------------------------------------------------------------
+
+
+def params(algo):
+    return torch.cat([p.detach().flatten().clone() for p in algo.agent.parameters()])
+
+
+def test_sac_learns_something_and_tracks_its_target():
+    algo = SAC(SACConfig(**TINY))
+    before = params(algo)
+    history = train(algo, 4, progress=False)
+    assert history.status == "finished" and algo.global_step == 160
+    assert algo.updates == 4 * 10  # 40 warm-up steps are in after the first iteration
+    assert not torch.equal(before, params(algo))
+    gap_target = [(p - q).abs().max() for p, q in zip(algo.v.parameters(),
+                                                      algo.v_target.parameters(), strict=True)]
+    assert 0 < max(gap_target) < 1  # the target lags the value network, and follows it
+    assert math.isfinite(history.last("losses/qf1_loss"))
+
+
+def test_sac_needs_continuous_actions():
+    with pytest.raises(ValueError, match="continuous actions"):
+        SAC(SACConfig(**TINY), "CartPole-v1")
+
+
+def test_mdpo_off_with_zero_kl_weight_is_sac():
+    sac = SAC(SACConfig(seed=2, **TINY))
+    mdpo = MDPOOff(MDPOOffConfig(seed=2, kl_coef=0.0, **TINY))
+    train(sac, 4, progress=False)
+    train(mdpo, 4, progress=False)
+    assert torch.equal(params(sac), params(mdpo))
+
+
+def test_mdpo_off_evaluates_the_lagging_policy_at_the_reparameterised_action():
+    algo = MDPOOff(MDPOOffConfig(seed=1, copy_every=1_000, **TINY))
+    train(algo, 4, progress=False)  # π_θ has moved away from π_k (no copy yet)
+    obs = torch.randn(8, 3, generator=torch.Generator().manual_seed(3))
+    action, logp, u = algo.actor.sample(obs, torch.Generator().manual_seed(4))
+    terms = algo.actor_loss(obs, u, logp, torch.zeros(8))
+    mean_k, log_std_k = algo.old_actor.distribution(obs)
+    old_logp = squashed_gaussian_logp(mean_k, log_std_k, u, algo.old_actor.scale)
+    assert terms["kl"].item() == pytest.approx((logp - old_logp).mean().item())
+    assert float(terms["kl"]) != 0.0
+    terms["loss"].backward()  # the gradient reaches the actor through ã in log π_k(ã|s) too
+    assert all(p.grad is not None for p in algo.actor.parameters())
+
+
+def test_mdpo_off_copies_the_policy_every_copy_every_updates():
+    algo = MDPOOff(MDPOOffConfig(seed=1, copy_every=15, **TINY))
+
+    def same_policy():
+        return all(torch.equal(p, q) for p, q in zip(algo.actor.parameters(),
+                                                     algo.old_actor.parameters(), strict=True))
+
+    train(algo, 2, progress=False)  # 10 updates per iteration: copied after update 15
+    assert algo.updates == 20 and not same_policy()
+    train(algo, 1, progress=False)  # update 30 ends a mirror-descent iteration
+    assert algo.updates == 30 and same_policy()
+    clone = MDPOOff(MDPOOffConfig(seed=1, copy_every=15, **TINY))
+    clone.load_state_dict(algo.state_dict())
+    assert torch.equal(params(clone), params(algo)) and clone.updates == 30
