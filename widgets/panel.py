@@ -98,7 +98,7 @@ class Panel:
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger",
                                     disabled=True)
         self.reset_button = W.Button(description="Reset", icon="undo")
-        self.train_button.on_click(lambda _: self.train())
+        self.train_button.on_click(lambda _: self._train_pressed())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
         self.progress = W.IntProgress(value=0, min=0, max=1, description="progress",
@@ -171,6 +171,17 @@ class Panel:
         else:
             self._drive_headless(run)
         return self.history
+
+    def _train_pressed(self) -> None:
+        """Train, showing an exception in the status line before re-raising it: raised in a
+        widget callback, it reaches only JupyterLab's log console, and the panel would read
+        "building…" forever (tests/browser/test_checks_catch_breakage.py)."""
+        try:
+            self.train()
+        except Exception as err:
+            self.status.value = ("<span style='color:#b00020'>"
+                                 f"{html.escape(f'{type(err).__name__}: {err}')}</span>")
+            raise
 
     def stop(self) -> None:
         """Ask the running training to stop after the current iteration."""

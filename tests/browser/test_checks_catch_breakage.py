@@ -132,7 +132,8 @@ def test_broken_notebook_fails_every_check(open_notebook, lab):
 
     raising = nb.exercise(0)
     assert_found(raising, r"kernel error \(from comm_msg\): RuntimeError: deliberately broken")
-    assert_found(raising, r"^panel 0: Train did not start training")
+    assert_found(raising, r"^panel 0: Train did not start training .*status 'RuntimeError: "
+                          r"deliberately broken")  # the panel shows the error, too
 
     deaf = nb.exercise(1, stop_seconds=5)
     assert_found(deaf, r"^panel 1: still training 5 s after Stop")
