@@ -66,7 +66,7 @@ def report(env: str, seeds: list[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", nargs="*", default=["concave-deep-sea-treasure-v0",
+    parser.add_argument("--env", nargs="*", default=["deep-sea-treasure-concave-v0",
                                                       "energy-runner"])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     args = parser.parse_args()

@@ -16,6 +16,7 @@ from polab.algos.morl import (
     clip_grad_norm_per_member,
     clipped_surrogate,
     crowding_selection,
+    extension_thresholds,
     objective_advantages,
 )
 
@@ -55,6 +56,16 @@ def test_objective_advantages():
     a, b = adv[1, :, 0], adv[1, :, 1]
     normed = 0.5 * (a - a.mean()) / a.std() + 0.5 * (b - b.mean()) / b.std()
     assert torch.allclose(out[1], (normed - normed.mean()) / normed.std(), atol=1e-5)
+
+
+def test_extension_thresholds_hand():
+    front = np.array([[124.0, -19.0], [1.0, -1.0]])
+    ref = np.array([0.0, -25.0])
+    # extents above the reference point: treasure 124 - 0 = 124, time -1 - (-25) = 24
+    b = extension_thresholds(front[[0, 0, 1]], front, ref, np.array([1, 0, 0]), beta=0.25)
+    assert b[0, 0] == pytest.approx(124 - 0.75 * 124) and b[0, 1] == -math.inf
+    assert b[1, 0] == -math.inf and b[1, 1] == pytest.approx(-19 - 0.75 * 24)
+    assert b[2, 1] == pytest.approx(-1 - 0.75 * 24)  # a time penalty is relaxed, not tightened
 
 
 def test_selection_and_assignment():

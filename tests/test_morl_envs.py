@@ -95,7 +95,7 @@ def test_energy_runner_front_is_reached_by_its_plans():
 
 
 def test_make_mo_and_reference_points():
-    for name in ("deep-sea-treasure-v0", "concave-deep-sea-treasure-v0", "fruit-tree-v0",
+    for name in ("deep-sea-treasure-v0", "deep-sea-treasure-concave-v0", "fruit-tree-v0",
                  "fruit-tree-3d", "energy-runner"):
         env = make_mo(name, 4)
         assert len(env.reference_point) == env.reward_dim and env.reference_source

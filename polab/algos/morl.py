@@ -30,8 +30,12 @@ so P policies act, learn and are evaluated together, never one after another.
 
 Differences from the card / the authors' code, all noted here:
 
-1. Threshold ``b_i = G_i(π_r) - (1-β)|G_i(π_r)|``: the paper's ``β G_i(π_r)`` for a positive
-   return, but a relaxation also for a negative one (``β G`` would *tighten* a time penalty).
+1. Threshold ``b_i = G_i(π_r) - (1-β) s_i`` with ``s_i`` the extent of objective ``i`` between
+   the reference point and the front's best value (:func:`extension_thresholds`), instead of
+   the paper's ``β G_i(π_r)``, which depends on where zero is and would *tighten* a negative
+   objective such as a time penalty. Defaults ``β = 0.3``, ``t = 100`` (card: 0.9 and 20, for
+   normalised returns): with raw DST returns and ``t = 20`` the barrier, whose gradient scales
+   with the episode length ``H``, holds every extension far inside its constraint.
 2. The barrier form is inferred (``cmorl-ipo``'s file was not available); the CPO variant of
    the code (conjugate gradients, closed-form dual) is not implemented here.
 3. No observation or return normalisation; stage-1 advantages are scalarised in raw units.
@@ -64,6 +68,7 @@ from polab.algos.common import (
 )
 from polab.config import Config, param
 from polab.device import pick_device, seed_everything
+from polab.envs.mo_gym import MO_GYM_PREFIX, MO_GYM_REFERENCE_POINTS
 from polab.envs.multiobjective import MO_ENVS, MOBatchedEnv, make_mo
 from polab.morl_metrics import (
     cardinality,
@@ -84,8 +89,9 @@ class CMORLConfig(Config):
     ``num_select=2`` (the card's 4 re-extends duplicates of DST's two-point initial front)."""
 
     seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
-    env: str = param("concave-deep-sea-treasure-v0", help="multi-objective environment",
-                     choices=tuple(MO_ENVS))
+    env: str = param("deep-sea-treasure-concave-v0", help="multi-objective environment "
+                     "(mo-gym:… ones are MO-Gymnasium's, stepped on the CPU)",
+                     choices=(*MO_ENVS, *(MO_GYM_PREFIX + k for k in MO_GYM_REFERENCE_POINTS)))
     total_timesteps: int = param(300_000, help="environment steps in the whole run (both "
                                  "stages; the baseline gets the same)", low=1_000,
                                  high=100_000_000)
@@ -94,10 +100,11 @@ class CMORLConfig(Config):
     init_budget_frac: float = param(0.4, help="share of the budget spent in stage 1",
                                     low=0.2, high=0.8)
     num_select: int = param(2, help="N: sparse front points extended per round", low=1, high=8)
-    beta: float = param(0.5, help="constraint relaxation β: keep G_i ≥ G_i(π_r) - (1-β)|G_i|",
-                        low=0.3, high=0.99, paper="C-MORL eq. (3)")
-    barrier_t: float = param(20.0, help="barrier sharpness t (weight 1/t on the log barrier)",
-                             low=1.0, high=100.0, log=True)
+    beta: float = param(0.3, help="constraint relaxation β: keep G_i ≥ G_i(π_r) - (1-β)·s_i, "
+                        "s_i = extent of objective i above the reference point",
+                        low=0.1, high=0.99, paper="C-MORL eq. (3)")
+    barrier_t: float = param(100.0, help="barrier sharpness t (weight 1/t on the log barrier)",
+                             low=1.0, high=1000.0, log=True)
     ext_iters: int = param(10, help="K: PPO iterations per extension", low=1, high=50)
     num_envs: int = param(16, help="environment copies per policy", low=1, high=4096)
     num_steps: int = param(32, help="steps per copy per rollout", low=1, high=2048)
@@ -282,6 +289,23 @@ def objective_advantages(advantages: torch.Tensor, weights: torch.Tensor,
     raw = (advantages * weights[:, None, :]).sum(-1)
     normed = (standardize(advantages) * weights[:, None, :]).sum(-1)
     return standardize(torch.where(per_objective[:, None], normed, raw))
+
+
+def extension_thresholds(parents: np.ndarray, front: np.ndarray, reference: np.ndarray,
+                          objectives: np.ndarray, beta: float) -> np.ndarray:
+    """The constraint levels ``b`` ``(P, K)`` of the extension problems (C-MORL eq. 3).
+
+    Member ``p`` starts from returns ``G = parents[p]`` and maximises objective
+    ``objectives[p]`` subject to ``G_i(π) ≥ b_i = G_i - (1-β) s_i`` for every other ``i``, with
+    ``s_i = max_front G_i - ref_i`` the extent of objective ``i`` between the reference point and
+    the best point of the current ``front``; its own objective gets ``-inf`` (no constraint).
+    The paper's ``b_i = β G_i`` relaxes by a share of the parent's own value, which depends on
+    where zero is and tightens a negative objective (a time penalty); ``s_i`` is the scale the
+    hypervolume already measures objective ``i`` in (card 4, pitfall 2)."""
+    scale = front.max(0) - reference
+    out = parents - (1.0 - beta) * scale[None, :]
+    out[np.arange(len(parents)), objectives] = -np.inf
+    return out
 
 
 def crowding_selection(points: np.ndarray, count: int) -> np.ndarray:
@@ -638,11 +662,13 @@ class CMORL(_Population):
         self.selected = pick
         parents = np.repeat(pick, self.k)
         objectives = np.tile(np.arange(self.k), len(pick))
-        g = torch.tensor(self.population_returns[parents], dtype=torch.float32)
-        thresholds = g - (1 - c.beta) * g.abs()
-        own = torch.nn.functional.one_hot(torch.as_tensor(objectives), self.k).bool()
-        thresholds = thresholds.masked_fill(own, -math.inf)
-        self._start_members(own.float(), torch.ones(len(parents), dtype=torch.bool), thresholds,
+        returns = self.population_returns
+        g = torch.tensor(returns[parents], dtype=torch.float32)
+        thresholds = torch.tensor(extension_thresholds(returns[parents], returns[front],
+                                                       self.reference_point, objectives, c.beta),
+                                  dtype=torch.float32)
+        own = torch.nn.functional.one_hot(torch.as_tensor(objectives), self.k).float()
+        self._start_members(own, torch.ones(len(parents), dtype=torch.bool), thresholds,
                             [f"#{i} → max objective {j + 1}" for i, j in
                              zip(parents, objectives, strict=True)],
                             init=[self.population[i].weights for i in parents],

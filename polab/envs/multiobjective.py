@@ -7,12 +7,15 @@ these environments are not in ``polab.envs``' registry (its algorithms expect sc
 build them directly or with :func:`make_mo`.
 
 * :class:`DeepSeaTreasure` — MO-Gymnasium's ``deep-sea-treasure-v0`` (Yang et al. 2019 map,
-  ``map_name="convex"``) and ``concave-deep-sea-treasure-v0`` (Vamplew et al. 2018 values,
+  ``map_name="convex"``) and ``deep-sea-treasure-concave-v0`` (Vamplew et al. 2018 values,
   ``map_name="concave"``): 11x11 grid, objectives (treasure, -1 per step), 100-step limit.
 * :class:`FruitTree` — MO-Gymnasium's ``fruit-tree-v0`` at depth 5 (6 nutrients, its table of
   32 fruits), or a 3-objective variant whose 32 fruits lie on the positive octant of a sphere
   of radius 10 (every fruit Pareto-optimal, the front concave).
 * :class:`EnergyRunner` — a continuous 1-D runner: speed vs energy, both to be maximised.
+
+``make_mo("mo-gym:<id>", n)`` wraps any MO-Gymnasium environment instead (:mod:`polab.envs.mo_gym`);
+tests/test_mo_gymnasium_parity.py checks that polab's DST and Fruit-Tree match MO-Gymnasium's.
 
 Each env states a fixed hypervolume reference point (``reference_point``) and where it comes
 from (``reference_source``); ``known_front()`` returns the true Pareto front where it is known
@@ -48,8 +51,8 @@ class MOBatchedEnv(BatchedEnv):
     def _setup(self, num_envs: int, device: str | torch.device | None) -> None:
         self.num_envs = num_envs
         self.device = torch.device("cpu") if device is None else torch.device(device)
-        self.single_observation_space = copy.deepcopy(type(self).single_observation_space)
-        self.single_action_space = copy.deepcopy(type(self).single_action_space)
+        self.single_observation_space = copy.deepcopy(self.single_observation_space)
+        self.single_action_space = copy.deepcopy(self.single_action_space)
         self.elapsed = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
 
 
@@ -125,7 +128,7 @@ class DeepSeaTreasure(MOBatchedEnv):
         if map_name not in DST_MAPS:
             raise ValueError(f"map_name={map_name!r}: expected one of {sorted(DST_MAPS)}")
         self.map_name = map_name
-        self.name = "concave-deep-sea-treasure-v0" if map_name == "concave" \
+        self.name = "deep-sea-treasure-concave-v0" if map_name == "concave" \
             else "deep-sea-treasure-v0"
         self._setup(num_envs, device)
         self.sea_map = torch.tensor(DST_MAPS[map_name], dtype=torch.float32, device=self.device)
@@ -388,7 +391,7 @@ class EnergyRunner(MOBatchedEnv):
 
 MO_ENVS = {
     "deep-sea-treasure-v0": lambda n, **kw: DeepSeaTreasure(n, map_name="convex", **kw),
-    "concave-deep-sea-treasure-v0": lambda n, **kw: DeepSeaTreasure(n, map_name="concave", **kw),
+    "deep-sea-treasure-concave-v0": lambda n, **kw: DeepSeaTreasure(n, map_name="concave", **kw),
     "fruit-tree-v0": lambda n, **kw: FruitTree(n, objectives=6, **kw),
     "fruit-tree-3d": lambda n, **kw: FruitTree(n, objectives=3, **kw),
     "energy-runner": EnergyRunner,
@@ -398,8 +401,15 @@ MO_ENVS = {
 
 def make_mo(name: str, num_envs: int, device: str | torch.device | None = None,
             seed: int | None = None) -> MOBatchedEnv:
-    """Build ``num_envs`` copies of the multi-objective environment ``name``."""
+    """Build ``num_envs`` copies of the multi-objective environment ``name``: one of
+    :data:`MO_ENVS`, or ``"mo-gym:<id>"`` for MO-Gymnasium's ``<id>`` (:mod:`polab.envs.mo_gym`,
+    stepped by MO-Gymnasium on the CPU)."""
+    from polab.envs.mo_gym import MO_GYM_PREFIX, MOGymnasiumEnv
+
+    if name.startswith(MO_GYM_PREFIX):
+        return MOGymnasiumEnv(name[len(MO_GYM_PREFIX):], num_envs, device=device, seed=seed)
     if name not in MO_ENVS:
         raise ValueError(f"unknown multi-objective environment {name!r}; known: "
-                         f"{', '.join(sorted(MO_ENVS))}")
+                         f"{', '.join(sorted(MO_ENVS))} (or '{MO_GYM_PREFIX}<id>' for an "
+                         "MO-Gymnasium environment)")
     return MO_ENVS[name](num_envs, device=device, seed=seed)
