@@ -2,6 +2,7 @@
 
     python benchmarks/cmorl.py                       # concave DST, then the energy runner
     python benchmarks/cmorl.py --env energy-runner --seeds 0 1 2
+    python benchmarks/cmorl.py --env deep-sea-treasure-concave-v0 --update-method cpo
 
 For Deep Sea Treasure it also lists the non-supported (concave) Pareto points each method
 recovered — linear scalarisation can only reach supported ones — and checks that C-MORL's
@@ -26,12 +27,13 @@ def concave_points(front: np.ndarray, true_front: np.ndarray) -> set[tuple[float
     return {tuple(p) for p in front.round(3).tolist()} & unsupported
 
 
-def report(env: str, seeds: list[int]) -> None:
-    config = CMORLConfig(env=env)
+def report(env: str, seeds: list[int], update_method: str) -> None:
+    config = CMORLConfig(env=env, update_method=update_method)
     wall, cpu = time.perf_counter(), time.process_time()
     rows = compare_with_baseline(config, seeds)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(f"\n== {env}: {config.total_timesteps:,} env steps per method, seeds {seeds} ==")
+    print(f"\n== {env}: {config.total_timesteps:,} env steps per method, seeds {seeds}, "
+          f"C-MORL extension form {update_method} ==")
     print(f"{'method':<22}{'seed':>5}{'env steps':>11}{'HV':>10}{'EU':>9}{'SP':>9}{'#front':>7}"
           "  concave points")
     by_seed: dict[int, dict[str, dict]] = {}
@@ -69,10 +71,12 @@ def main() -> None:
     parser.add_argument("--env", nargs="*", default=["deep-sea-treasure-concave-v0",
                                                       "energy-runner"])
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--update-method", choices=("ipo", "cpo"), default="ipo",
+                        help="C-MORL's extension form (barrier or CPO step)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for env in args.env:
-        report(env, args.seeds)
+        report(env, args.seeds, args.update_method)
 
 
 if __name__ == "__main__":

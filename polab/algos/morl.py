@@ -36,8 +36,12 @@ Differences from the card / the authors' code, all noted here:
    objective such as a time penalty. Defaults ``β = 0.3``, ``t = 100`` (card: 0.9 and 20, for
    normalised returns): with raw DST returns and ``t = 20`` the barrier, whose gradient scales
    with the episode length ``H``, holds every extension far inside its constraint.
-2. The barrier form is inferred (``cmorl-ipo``'s file was not available); the CPO variant of
-   the code (conjugate gradients, closed-form dual) is not implemented here.
+2. The barrier form is inferred (``cmorl-ipo``'s file was not available). The CPO form of the
+   code (``update_method="cpo"``, :mod:`polab.algos.cpo`: conjugate gradients on Fisher-vector
+   products, damping 1e-2, 10 steps, closed-form dual, no line search) takes one constraint, so
+   two objectives; its KL radius defaults to 0.01 (TRPO's) rather than the code's 1e-5, with
+   which a 10-iteration extension barely moves, and its constraint is the return estimate
+   ``Ĝ_i`` of the barrier form rather than the code's critic value.
 3. No observation or return normalisation; stage-1 advantages are scalarised in raw units.
 4. Every extension round trains exactly ``N·K`` policies (if the Pareto set has fewer than
    ``N`` points, the selection cycles through it), so each round costs the same env steps.
@@ -60,12 +64,15 @@ from torch import nn
 from polab.advantages import gae
 from polab.algos.common import (
     categorical_entropy,
+    categorical_kl,
     categorical_logp,
     categorical_sample,
     gaussian_entropy,
+    gaussian_kl,
     gaussian_logp,
     gaussian_sample,
 )
+from polab.algos.cpo import conjugate_gradient, cpo_direction, cpo_dual, member_dot
 from polab.config import Config, param
 from polab.device import pick_device, seed_everything
 from polab.envs.mo_gym import MO_GYM_PREFIX, MO_GYM_REFERENCE_POINTS
@@ -80,6 +87,11 @@ from polab.morl_metrics import (
     random_preferences,
     sparsity,
 )
+
+CPO_DAMPING = 1e-2
+"""Fisher damping of the ``cpo`` form (the authors' code)."""
+CPO_CG_ITERATIONS = 10
+"""Conjugate-gradient steps per solve in the ``cpo`` form (the authors' code)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,11 @@ class CMORLConfig(Config):
     barrier_t: float = param(100.0, help="barrier sharpness t (weight 1/t on the log barrier)",
                              low=1.0, high=1000.0, log=True)
     ext_iters: int = param(10, help="K: PPO iterations per extension", low=1, high=50)
+    update_method: str = param("ipo", help="extension step: ipo (log barrier in the PPO loss) "
+                               "or cpo (CPO's trust-region step; two objectives)",
+                               choices=("ipo", "cpo"))
+    cpo_max_kl: float = param(0.01, help="cpo: KL radius δ of each step", low=1e-6, high=1.0,
+                              log=True)
     num_envs: int = param(16, help="environment copies per policy", low=1, high=4096)
     num_steps: int = param(32, help="steps per copy per rollout", low=1, high=2048)
     learning_rate: float = param(3e-3, help="Adam learning rate", low=1e-5, high=1e-1, log=True)
@@ -124,9 +141,14 @@ class CMORLConfig(Config):
                             low=1, high=1000)
 
     def rules(self) -> list[tuple[bool, str]]:
-        return [((self.num_envs * self.num_steps) % self.num_minibatches == 0,
-                 f"num_minibatches={self.num_minibatches} must divide num_envs*num_steps="
-                 f"{self.num_envs * self.num_steps}")]
+        rules = [((self.num_envs * self.num_steps) % self.num_minibatches == 0,
+                  f"num_minibatches={self.num_minibatches} must divide num_envs*num_steps="
+                  f"{self.num_envs * self.num_steps}")]
+        if self.update_method == "cpo":
+            k = make_mo(self.env, 1).reward_dim
+            rules.append((k == 2, f"update_method='cpo' takes one constraint, so two "
+                                  f"objectives; env={self.env!r} has {k} (use 'ipo')"))
+        return rules
 
     @property
     def steps_per_policy_iteration(self) -> int:
@@ -457,6 +479,8 @@ class _Population:
 
     def _update(self, ro: dict[str, torch.Tensor], adv: torch.Tensor,
                 ret: torch.Tensor) -> dict[str, float]:
+        if self.config.update_method == "cpo" and bool(self.per_objective.all()):
+            return self._cpo_update(ro, adv, ret)
         c, net = self.config, self.net
         pm = self._per_member
         obs, actions, old_logp = pm(ro["obs"]), pm(ro["actions"]), pm(ro["logp"])
@@ -494,6 +518,69 @@ class _Population:
         if bool(self.per_objective.any()):
             out["morl/feasible_share"] = float(feasible[self.per_objective].float().mean())
         return out
+
+    def _cpo_update(self, ro: dict[str, torch.Tensor], adv: torch.Tensor,
+                    ret: torch.Tensor) -> dict[str, float]:
+        """The ``cpo`` extension form: one CPO step (:mod:`polab.algos.cpo`) per iteration for
+        every member's actor — objective ``l``'s standardised advantage as ``g``; the other
+        objective's return estimate ``Ĝ_i = Ĵ_i + H·mean((ρ-1)Â_i)`` (as in the barrier form)
+        as the constraint, violation ``c = b_i - Ĵ_i`` — then the critics by Adam."""
+        c, net, pm = self.config, self.net, self._per_member
+        obs, actions, old_logp = pm(ro["obs"]), pm(ro["actions"]), pm(ro["logp"])
+        adv, ret = pm(adv), pm(ret)
+        params = [*net.actor.parameters(), *([net.log_std] if net.log_std is not None else [])]
+        objective = self.weights.argmax(1)
+        other = 1 - objective  # two objectives (a config rule)
+        rows = torch.arange(net.members, device=self.device)
+        with torch.no_grad():
+            old_out = net.actor(obs)
+        out = net.actor(obs)
+        new_logp, _ = net.evaluate(obs, actions)
+        ratio = (new_logp - old_logp).exp()
+        a_obj = standardize(adv[rows, :, objective])
+        gain = (ratio * a_obj).mean(1)
+        estimate = self.member_lengths * ((ratio - 1.0) * adv[rows, :, other]).mean(1)
+        g = torch.autograd.grad(gain.sum(), params, retain_graph=True)
+        b = torch.autograd.grad(-estimate.sum(), params, retain_graph=True)
+        if net.discrete:
+            kl = categorical_kl(old_out, out).mean(1).sum()
+        else:
+            log_std = net.log_std.detach().expand_as(out)
+            kl = gaussian_kl(old_out, log_std, out, net.log_std.expand_as(out)).mean(1).sum()
+        grad_kl = torch.autograd.grad(kl, params, create_graph=True)
+
+        def fisher(v: list[torch.Tensor]) -> list[torch.Tensor]:
+            hv = torch.autograd.grad(member_dot(list(grad_kl), v).sum(), params,
+                                     retain_graph=True)
+            return [h + CPO_DAMPING * x for h, x in zip(hv, v, strict=True)]
+
+        v = conjugate_gradient(fisher, list(g), CPO_CG_ITERATIONS)
+        w = conjugate_gradient(fisher, list(b), CPO_CG_ITERATIONS)
+        current = torch.nan_to_num(self.member_returns)[rows, other]
+        violation = self.thresholds[rows, other] - current
+        dual = cpo_dual(member_dot(list(g), v), member_dot(list(g), w), member_dot(list(b), w),
+                        violation, c.cpo_max_kl)
+        with torch.no_grad():
+            for p, step in zip(params, cpo_direction(v, w, dual), strict=True):
+                p.add_(step)
+        v_losses = []
+        batch = obs.shape[1]
+        for _epoch in range(c.update_epochs):
+            perm = torch.randperm(batch, device=self.device, generator=self.generator)
+            for mb in perm.view(c.num_minibatches, batch // c.num_minibatches):
+                v_loss = 0.5 * ((net.values(obs[:, mb]) - ret[:, mb]) ** 2).mean((1, 2))
+                self.optimizer.zero_grad(set_to_none=True)
+                (c.vf_coef * v_loss).sum().backward()
+                clip_grad_norm_per_member(list(net.critic.parameters()), c.max_grad_norm)
+                self.optimizer.step()
+                v_losses.append(v_loss.mean().detach())
+        with torch.no_grad():
+            entropy = net.evaluate(obs, actions)[1].mean()
+        return {"losses/value_loss": float(torch.stack(v_losses).mean()),
+                "losses/entropy": float(entropy),
+                "morl/cpo_infeasible_share": float((violation > 0).float().mean()),
+                "morl/cpo_recovery_share": float((dual["case"] == 0).float().mean()),
+                "morl/feasible_share": float((violation <= 0).float().mean())}
 
     def _feasible(self) -> torch.Tensor:
         """``(P,)``: every constraint of the member holds at its current returns."""
