@@ -23,6 +23,14 @@ def cpo_step(g: np.ndarray, b: np.ndarray, c: float, delta: float) -> tuple[np.n
     return x.numpy(), int(dual["case"])
 
 
+def qp_solution(g: np.ndarray, b: np.ndarray, c: float, delta: float) -> np.ndarray:
+    """``max gᵀx s.t. c + bᵀx ≤ 0, ½|x|² ≤ δ`` by SLSQP."""
+    constraints = [{"type": "ineq", "fun": lambda x: -(c + b @ x)},
+                   {"type": "ineq", "fun": lambda x: delta - 0.5 * x @ x}]
+    return minimize(lambda x: -g @ x, np.zeros(len(g)), method="SLSQP",
+                    options={"ftol": 1e-12}, constraints=constraints).x
+
+
 def test_hand_case_constraint_active():
     # max x1 s.t. 0.5 + x2 ≤ 0, ½|x|² ≤ 1: x = (√1.75, -0.5)
     x, case = cpo_step(np.array([1.0, 0.0]), np.array([0.0, 1.0]), 0.5, 1.0)
@@ -45,10 +53,7 @@ def test_dual_matches_a_qp_solver_on_random_problems():
         if case == 0:  # no feasible point: CPO steps to reduce the violation most
             expected = -math.sqrt(2 * delta / (b @ b)) * b
         else:
-            expected = minimize(
-                lambda x: -g @ x, np.zeros(3), method="SLSQP", options={"ftol": 1e-12},
-                constraints=[{"type": "ineq", "fun": lambda x: -(c + b @ x)},
-                             {"type": "ineq", "fun": lambda x: delta - 0.5 * x @ x}]).x
+            expected = qp_solution(g, b, c, delta)
         assert np.allclose(x, expected, atol=1e-4), (case, x, expected)
     assert seen == {0, 1, 2, 3}
 
