@@ -27,13 +27,13 @@ def concave_points(front: np.ndarray, true_front: np.ndarray) -> set[tuple[float
     return {tuple(p) for p in front.round(3).tolist()} & unsupported
 
 
-def report(env: str, seeds: list[int], update_method: str) -> None:
+def report(env: str, seeds: list[int], update_method: str, device: str) -> None:
     config = CMORLConfig(env=env, update_method=update_method)
     wall, cpu = time.perf_counter(), time.process_time()
-    rows = compare_with_baseline(config, seeds)
+    rows = compare_with_baseline(config, seeds, device)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"\n== {env}: {config.total_timesteps:,} env steps per method, seeds {seeds}, "
-          f"C-MORL extension form {update_method} ==")
+          f"C-MORL extension form {update_method}, device {device} ==")
     print(f"{'method':<22}{'seed':>5}{'env steps':>11}{'HV':>10}{'EU':>9}{'SP':>9}{'#front':>7}"
           "  concave points")
     by_seed: dict[int, dict[str, dict]] = {}
@@ -73,10 +73,11 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--update-method", choices=("ipo", "cpo"), default="ipo",
                         help="C-MORL's extension form (barrier or CPO step)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for env in args.env:
-        report(env, args.seeds, args.update_method)
+        report(env, args.seeds, args.update_method, args.device)
 
 
 if __name__ == "__main__":

@@ -97,8 +97,10 @@ CPO_CG_ITERATIONS = 10
 @dataclass(frozen=True)
 class CMORLConfig(Config):
     """C-MORL's knobs (card 4 widgets) and the PPO underneath. Defaults are tuned for concave
-    DST on a 2-core CPU (≈10 s CPU a run): a smaller network and batch than the card, and
-    ``num_select=2`` (the card's 4 re-extends duplicates of DST's two-point initial front)."""
+    DST on a 2-core CPU (≈7 s CPU a run): a smaller network and batch than the card,
+    ``num_select=2`` (the card's 4 re-extends duplicates of DST's two-point initial front), and
+    an entropy bonus of 0.03 (card: 0): with 0.01, stage 1 ended with only the first treasure
+    on 1 of 10 seeds, with 0.03 on 1 of 20."""
 
     seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
     env: str = param("deep-sea-treasure-concave-v0", help="multi-objective environment "
@@ -132,7 +134,7 @@ class CMORLConfig(Config):
     update_epochs: int = param(4, help="passes over each rollout", low=1, high=50)
     num_minibatches: int = param(2, help="minibatches per epoch", low=1, high=256)
     clip_coef: float = param(0.2, help="surrogate clipping ε", low=0.0, high=1.0)
-    ent_coef: float = param(0.01, help="entropy bonus weight", low=0.0, high=1.0)
+    ent_coef: float = param(0.03, help="entropy bonus weight", low=0.0, high=1.0)
     vf_coef: float = param(0.5, help="value loss weight", low=0.0, high=10.0)
     max_grad_norm: float = param(0.5, help="gradient clipping norm, per policy", low=0.0,
                                  high=100.0)
@@ -798,14 +800,15 @@ def run_to_end(algo: CMORL | LinearScalarisation) -> CMORL | LinearScalarisation
     return algo
 
 
-def compare_with_baseline(config: CMORLConfig, seeds: list[int]) -> list[dict[str, Any]]:
+def compare_with_baseline(config: CMORLConfig, seeds: list[int],
+                          device: str | torch.device | None = None) -> list[dict[str, Any]]:
     """C-MORL and the linear-scalarisation baseline, each run to the end on every seed: one
     row per (method, seed) with the final front's HV, EU, sparsity, cardinality, env steps,
     the front points themselves and (C-MORL) the hypervolume after each stage."""
     rows = []
     for seed in seeds:
         for method, cls in (("C-MORL", CMORL), ("linear scalarisation", LinearScalarisation)):
-            algo = run_to_end(cls(config.replace(seed=seed)))
+            algo = run_to_end(cls(config.replace(seed=seed), device=device))
             front = algo.population_returns[algo.front_indices()]
             rows.append({"method": method, "seed": seed, "env_steps": algo.global_step,
                          **{k.split("/")[1]: v for k, v in algo.front_metrics().items()},
