@@ -27,13 +27,6 @@ SMALL = {"n_scenarios": 64, "batch_size": 32, "horizon": 12, "warmup": 4, "dev_s
          "test_scenarios": 32, "test_horizon": 40, "test_warmup": 10, "eval_every": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_hdpo_loss_is_the_average_cost_after_the_warmup():
     costs = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])

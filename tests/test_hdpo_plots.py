@@ -3,7 +3,6 @@ one-config estimator switch that the notebook's panels build from."""
 
 import numpy as np
 import pytest
-import torch
 
 from polab import plots
 from polab.algos.hdpo import HDPO, InventoryConfig, InventoryReinforce, make_algo
@@ -12,13 +11,6 @@ from polab.train import History, train
 SMALL = {"n_scenarios": 64, "batch_size": 32, "horizon": 12, "warmup": 4, "dev_scenarios": 16,
          "test_scenarios": 32, "test_horizon": 40, "test_warmup": 10, "eval_every": 2}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def history(gaps, every=2):

@@ -33,15 +33,6 @@ from polab.train import train
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronisation (100× slower on a
-    busy 2-core machine), so these tests run single-threaded and restore the setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def t(x):
     return torch.tensor(x, dtype=F64)

@@ -30,15 +30,6 @@ from polab.inventory_reference import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread is faster, and the machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def fixed_orders(orders):
     """A policy that plays a fixed order sequence (one store)."""
     it = iter(orders)

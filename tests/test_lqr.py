@@ -13,15 +13,6 @@ from polab.envs.lqr import LQR, LQREnv, gaussian_log_prob_hvp, gaussian_score
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronisation (100× slower on a
-    busy 2-core machine), so these tests run single-threaded and restore the setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def scalar_lqr(a=1.0, b=1.0, q=1.0, r=1.0, gamma=0.9, horizon=2, sigma=0.5) -> LQR:
     t = lambda x: torch.tensor([[x]], dtype=F64)  # noqa: E731

@@ -21,14 +21,6 @@ from polab.replay import ReplayBuffer, Transitions
 from polab.train import train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def t(*xs):
     return torch.tensor(xs, dtype=torch.float64)
 

@@ -4,7 +4,8 @@
   ``torch.distributions`` in a hot loop): sample, log-probability, entropy;
 * ``ActorCritic``: CleanRL's MLP actor and critic (tanh, orthogonal init);
 * ``collect``: step a batched env with the policy for ``num_steps`` steps, time-major;
-* ``EpisodeTracker``: episode returns and lengths of all copies, read once per iteration.
+* ``EpisodeTracker``: episode returns and lengths of all copies, read once per iteration;
+* ``start_run``: the set-up every batched algorithm begins with.
 
 Taught in notebooks/01_policy_gradients.ipynb.
 """
@@ -19,9 +20,30 @@ import numpy as np
 import torch
 from torch import nn
 
+from polab.config import Config
+from polab.device import pick_device, seed_everything
+from polab.envs import make
 from polab.envs.base import BatchedEnv
 
 LOG_2PI = math.log(2 * math.pi)
+
+
+# --- set-up ------------------------------------------------------------------------------
+
+def start_run(config: Config, env: BatchedEnv | str, device: str | torch.device | None
+              ) -> tuple[Config, torch.device, torch.Generator, BatchedEnv]:
+    """Validate ``config`` (naming any bad field), resolve ``device``, seed everything, and
+    build ``config.num_envs`` copies of ``env`` (a registered name) or check a given env's
+    size. Returns ``(config, device, generator on device, env)``."""
+    config = config.validate()
+    dev = pick_device(device)
+    seed_everything(config.seed)
+    generator = torch.Generator(dev).manual_seed(config.seed)
+    if isinstance(env, str):
+        env = make(env, config.num_envs, dev, seed=config.seed)
+    elif env.num_envs != config.num_envs:
+        raise ValueError(f"num_envs={config.num_envs} but the env has {env.num_envs} copies")
+    return config, dev, generator, env
 
 
 # --- distributions -----------------------------------------------------------------------

@@ -25,10 +25,8 @@ from typing import Any
 import torch
 
 from polab.advantages import gae, normalize
-from polab.algos.common import ActorCritic, EpisodeTracker, Rollout, collect
+from polab.algos.common import ActorCritic, EpisodeTracker, Rollout, collect, start_run
 from polab.config import Config, param
-from polab.device import pick_device, seed_everything
-from polab.envs import make
 from polab.envs.base import BatchedEnv
 
 
@@ -135,13 +133,8 @@ class PPO:
 
     def __init__(self, config: PPOConfig, env: BatchedEnv | str = "CartPole-v1",
                  device: str | torch.device | None = None):
-        self.config = c = config.validate()
-        self.device = pick_device(device)
-        seed_everything(c.seed)
-        self.generator = torch.Generator(self.device).manual_seed(c.seed)
-        self.env = make(env, c.num_envs, self.device, seed=c.seed) if isinstance(env, str) else env
-        if self.env.num_envs != c.num_envs:
-            raise ValueError(f"num_envs={c.num_envs} but the env has {self.env.num_envs} copies")
+        self.config, self.device, self.generator, self.env = start_run(config, env, device)
+        c = self.config
         self.agent = ActorCritic(self.env.obs_dim, self.env.action_dim, self.env.is_discrete,
                                  c.hidden).to(self.device)
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=c.learning_rate, eps=1e-5)

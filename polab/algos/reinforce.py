@@ -23,10 +23,15 @@ from typing import Any
 import torch
 
 from polab.advantages import discounted_returns
-from polab.algos.common import ActorCritic, EpisodeTracker, Rollout, collect, first_episode_mask
+from polab.algos.common import (
+    ActorCritic,
+    EpisodeTracker,
+    Rollout,
+    collect,
+    first_episode_mask,
+    start_run,
+)
 from polab.config import Config, param
-from polab.device import pick_device, seed_everything
-from polab.envs import make
 from polab.envs.base import BatchedEnv
 
 
@@ -79,11 +84,8 @@ class Reinforce:
 
     def __init__(self, config: ReinforceConfig, env: BatchedEnv | str = "CartPole-v1",
                  device: str | torch.device | None = None):
-        self.config = c = config.validate()
-        self.device = pick_device(device)
-        seed_everything(c.seed)
-        self.generator = torch.Generator(self.device).manual_seed(c.seed)
-        self.env = make(env, c.num_envs, self.device, seed=c.seed) if isinstance(env, str) else env
+        self.config, self.device, self.generator, self.env = start_run(config, env, device)
+        c = self.config
         self.agent = ActorCritic(self.env.obs_dim, self.env.action_dim, self.env.is_discrete,
                                  c.hidden, critic=c.baseline).to(self.device)
         groups = [{"params": [p for n, p in self.agent.named_parameters()

@@ -46,10 +46,15 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from polab.algos.common import EpisodeTracker, collect, gaussian_logp, gaussian_sample, mlp
+from polab.algos.common import (
+    EpisodeTracker,
+    collect,
+    gaussian_logp,
+    gaussian_sample,
+    mlp,
+    start_run,
+)
 from polab.config import Config, param
-from polab.device import pick_device, seed_everything
-from polab.envs import make
 from polab.envs.base import BatchedEnv
 from polab.replay import ReplayBuffer, Transitions
 
@@ -241,11 +246,8 @@ class SAC:
 
     def __init__(self, config: SACConfig, env: BatchedEnv | str = "Pendulum-v1",
                  device: str | torch.device | None = None):
-        self.config = c = config.validate()
-        self.device = pick_device(device)
-        seed_everything(c.seed)
-        self.generator = torch.Generator(self.device).manual_seed(c.seed)
-        self.env = make(env, c.num_envs, self.device, seed=c.seed) if isinstance(env, str) else env
+        self.config, self.device, self.generator, self.env = start_run(config, env, device)
+        c = self.config
         if self.env.is_discrete:
             raise ValueError(f"{type(self).__name__} needs continuous actions; "
                              f"{self.env.name} has discrete ones")
