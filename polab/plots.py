@@ -54,6 +54,11 @@ RL_CHARTS = (
 )
 """The dashboard of the on-policy RL algorithms (CleanRL's metric keys)."""
 
+REINFORCE_CHARTS = (*RL_CHARTS[:3],
+                    Chart("policy and value loss", ("losses/policy_loss", "losses/value_loss")),
+                    RL_CHARTS[4])
+"""REINFORCE's dashboard: no ratio, so losses where PPO shows approx-KL and clip fraction."""
+
 
 def _short(key: str) -> str:
     return key.split("/")[-1]
