@@ -542,10 +542,12 @@ def pareto_traces(points: np.ndarray, colors: Sequence[str], labels: Sequence[st
 def pareto_figure(points: np.ndarray, colors: Sequence[str], labels: Sequence[str],
                   true_front: np.ndarray | None, reference: Sequence[float],
                   objective_names: Sequence[str], highlight: int | None = None,
-                  title: str | None = None) -> go.Figure:
+                  title: str | None = None, keep_empty: bool = False) -> go.Figure:
     """A Pareto-front scatter: policies coloured by stage / extension round, the true front
-    (where known), the reference point and (optionally) a highlighted policy."""
-    fig = go.Figure(pareto_traces(points, colors, labels, true_front, reference, highlight))
+    (where known), the reference point and (optionally) a highlighted policy. Empty traces are
+    left out unless ``keep_empty`` (the live widget fills them in place later)."""
+    traces = pareto_traces(points, colors, labels, true_front, reference, highlight)
+    fig = go.Figure([t for t in traces if keep_empty or len(t.x)])
     names = list(objective_names)
     if len(reference) >= 3:
         fig.update_layout(scene={"xaxis_title": names[0], "yaxis_title": names[1],

@@ -40,13 +40,21 @@ class LivePareto:
 
     def __init__(self, objective_names: list[str], reference_point: np.ndarray,
                  true_front: np.ndarray | None, min_interval: float = 0.3):
-        self.names, self.reference, self.true_front = objective_names, reference_point, true_front
-        self.k = len(objective_names)
         self.min_interval, self._last = min_interval, 0.0
         self.algo: Any = None
+        self.assigned = W.HTML()
+        self.widget = W.VBox()
+        self._build(objective_names, reference_point, true_front)
+
+    def _build(self, objective_names: list[str], reference_point: np.ndarray,
+               true_front: np.ndarray | None) -> None:
+        """(Re)create the figures and sliders for an environment's objectives; the widget shows
+        the new ones in place (the panel's ``env`` can change between runs)."""
+        self.names, self.reference, self.true_front = objective_names, reference_point, true_front
+        self.k = len(objective_names)
         self.front = go.FigureWidget(plots.pareto_figure(
             np.zeros((0, self.k)), [], [], true_front, reference_point, objective_names,
-            title="Pareto front (colour: stage / extension round)"))
+            title="Pareto front (colour: stage / extension round)", keep_empty=True))
         self.metrics = go.FigureWidget(plots.morl_metrics_figure({"run": [[]]}))
         self.episode = go.FigureWidget(_episode_figure(None, objective_names))
         self.sliders = [W.FloatSlider(value=1.0 / self.k, min=0.0, max=1.0, step=0.05,
@@ -54,9 +62,9 @@ class LivePareto:
                         for n in objective_names]
         for s in self.sliders:
             s.observe(lambda _change: self.show_preference(), names="value")
-        self.assigned = W.HTML()
-        self.widget = W.VBox([W.HBox([self.front, self.episode]), self.metrics,
-                              W.HBox(self.sliders), self.assigned])
+        self.assigned.value = ""
+        self.widget.children = [W.HBox([self.front, self.episode]), self.metrics,
+                                W.HBox(self.sliders), self.assigned]
 
     @classmethod
     def for_algo(cls, algo: Any) -> LivePareto:
@@ -81,6 +89,9 @@ class LivePareto:
 
     def update(self, algo: Any, force: bool = False) -> bool:
         """Redraw from ``algo`` (at most every ``min_interval`` s unless ``force``)."""
+        if (algo.k != self.k or not np.array_equal(algo.reference_point, self.reference)
+                or not np.array_equal(algo.true_front, self.true_front)):  # another env
+            self._build(plots.make_objective_names(algo), algo.reference_point, algo.true_front)
         self.algo = algo
         now = time.perf_counter()
         if not force and now - self._last < self.min_interval:
