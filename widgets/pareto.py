@@ -55,8 +55,10 @@ class LivePareto:
         self.front = go.FigureWidget(plots.pareto_figure(
             np.zeros((0, self.k)), [], [], true_front, reference_point, objective_names,
             title="Pareto front (colour: stage / extension round)", keep_empty=True))
+        self.front.update_layout(width=640)
         self.metrics = go.FigureWidget(plots.morl_metrics_figure({"run": [[]]}))
         self.episode = go.FigureWidget(_episode_figure(None, objective_names))
+        self.episode.update_layout(width=380, height=440, legend={"orientation": "h", "y": -0.2})
         self.sliders = [W.FloatSlider(value=1.0 / self.k, min=0.0, max=1.0, step=0.05,
                                       description=f"w[{n}]", continuous_update=False)
                         for n in objective_names]
