@@ -5,6 +5,8 @@ Examples::
     polab list
     polab train ppo --env CartPole-v1 --seed 0
     polab train reinforce-baseline --set num_envs=64 --set learning_rate=3e-3 --save h.json
+    polab train sac --env Pendulum-v1
+    polab train dr-grpo --env addition --iterations 40     # a language task and its base
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from polab import algos, envs
 from polab.device import describe, pick_device
+from polab.lm.pretrain import shipped_bases
 from polab.train import TrainingRun
 
 
@@ -30,12 +33,18 @@ def _threshold(env_name: str) -> float | None:
 
 
 def cmd_list(_: argparse.Namespace) -> int:
-    print("algorithms:")
-    for name, spec in algos.ALGORITHMS.items():
-        print(f"  {name:<20} {spec.summary} (default env {spec.default_env})")
+    for testbed, heading in (("env", "algorithms on environments"),
+                             ("task", "algorithms on language tasks")):
+        print(f"{heading}:")
+        for name, spec in algos.ALGORITHMS.items():
+            if spec.testbed == testbed:
+                needs = " (continuous actions)" if spec.actions == "continuous" else ""
+                print(f"  {name:<20} {spec.summary}{needs} (default {spec.default_env})")
     print("environments:")
     for name in envs.names():
         print(f"  {name}")
+    print("  gym:<id>             any gymnasium environment")
+    print("language tasks (a shipped base model each): " + ", ".join(shipped_bases()))
     print("\nknobs of an algorithm: polab train ALGO --help-config")
     return 0
 
@@ -43,6 +52,8 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     spec = algos.get(args.algo)
     config = spec.make_config(seed=args.seed).with_overrides(args.set or [])
+    if args.iterations and spec.iterations_field in {f.name for f in config.spec()}:
+        config = config.replace(**{spec.iterations_field: args.iterations})
     if args.help_config:
         for f in config.spec():
             rng = list(f.choices) if f.choices else f"[{f.low}, {f.high}]"
@@ -53,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     algo = spec.cls(config, env_name, device=device)
-    iterations = args.iterations or config.num_iterations
+    iterations = args.iterations or spec.iterations(config)
     threshold = _threshold(env_name)
     print(f"polab train {args.algo} on {env_name}, seed {args.seed}, {iterations} iterations, "
           f"device {describe(device)}, torch {torch.__version__}")
@@ -61,16 +72,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     reached_at = None
     start = time.perf_counter()
     for record in run:
-        ret = record.get("charts/episodic_return", -math.inf)
+        ret = record.get(spec.score, -math.inf)
         if threshold is not None and reached_at is None and ret >= threshold:
             reached_at = (time.perf_counter() - start, int(record["global_step"]))
     wall = time.perf_counter() - start
     hist = run.history
     print(f"status: {hist.status} {hist.message}".rstrip())
-    final = hist.last("charts/episodic_return")
-    print(f"final mean return (last 20 episodes): {final:.1f}")
-    print(f"env steps: {int(algo.global_step)}, wall-clock: {wall:.1f} s "
-          f"({algo.global_step / wall:,.0f} steps/s)")
+    if spec.testbed == "env":
+        final = hist.last("charts/episodic_return")
+        print(f"final mean return (last 20 episodes): {final:.1f}")
+    else:
+        print(f"final {spec.score} (held-out, greedy): {hist.last(spec.score):.3f}; "
+              f"last batch reward {hist.last('reward'):.3f}")
+    unit = "env steps" if spec.testbed == "env" else "completions sampled"
+    print(f"{unit}: {int(algo.global_step)}, wall-clock: {wall:.1f} s "
+          f"({algo.global_step / wall:,.0f}/s)")
     if threshold is not None:
         print(f"solved threshold {threshold:g}: " + (
             f"reached after {reached_at[0]:.1f} s, {reached_at[1]} env steps" if reached_at
@@ -87,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list algorithms and environments").set_defaults(func=cmd_list)
     p = sub.add_parser("train", help="train an algorithm and print its final metrics")
     p.add_argument("algo", help="algorithm name (see `polab list`)")
-    p.add_argument("--env", help="environment name (default: the algorithm's)")
+    p.add_argument("--env", help="environment, or language task for the LM algorithms "
+                                 "(default: the algorithm's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     p.add_argument("--iterations", type=int, help="iterations (default: from the config)")

@@ -1,6 +1,7 @@
-"""Every on-policy algorithm runs a few iterations on every classic-control env (discrete and
-continuous actions), changes its parameters and reports finite metrics; PPO also trains on a
-gymnasium environment through the adapter; the CLI trains and saves a History."""
+"""Every environment algorithm of the CLI registry runs a few iterations on every classic-control
+env its actions fit (discrete and continuous), changes its parameters and reports finite
+metrics; PPO also trains on a gymnasium environment through the adapter; the CLI trains, saves
+a History, trains a language-task algorithm and names bad input."""
 
 import math
 
@@ -9,7 +10,7 @@ import torch
 
 from polab import cli
 from polab.algos import ALGORITHMS, PPO, PPOConfig
-from polab.envs import names
+from polab.envs import make, names
 from polab.train import History, train
 
 
@@ -17,13 +18,20 @@ def flat_params(algo):
     return torch.cat([p.detach().flatten().clone() for p in algo.agent.parameters()])
 
 
-@pytest.mark.parametrize("env", names())
-@pytest.mark.parametrize("algo_name", sorted(ALGORITHMS))
+ENV_ALGOS = sorted(n for n, s in ALGORITHMS.items() if s.testbed == "env")
+PAIRS = [(a, e) for a in ENV_ALGOS for e in names()
+         if ALGORITHMS[a].actions == "any" or not make(e, 1).is_discrete]
+
+
+@pytest.mark.parametrize(("algo_name", "env"), PAIRS)
 def test_algorithm_runs_and_learns_something(algo_name, env):
     spec = ALGORITHMS[algo_name]
+    fields = {s.name for s in spec.config.spec()}
     small = {"num_envs": 4}
-    if "num_steps" in {s.name for s in spec.config.spec()}:
+    if "num_minibatches" in fields:
         small.update(num_steps=32, num_minibatches=2, update_epochs=2)
+    if "learning_starts" in fields:  # off-policy: update from the first iteration
+        small.update(num_steps=16, learning_starts=32, batch_size=32)
     algo = spec.cls(spec.make_config(**small), env)
     before = flat_params(algo)
     history = train(algo, 2, progress=False)
@@ -51,6 +59,14 @@ def test_cli_list_and_train(tmp_path, capsys):
     assert len(History.load(out)) == 2
 
 
+def test_cli_trains_a_language_task_algorithm(capsys):
+    code = cli.main(["train", "dr-grpo", "--quiet", "--iterations", "2",
+                     "--set", "generation_batch_size=32"])
+    text = capsys.readouterr().out
+    assert code == 0 and "on addition" in text and "final eval/pass@1" in text
+    assert "completions sampled: 64" in text
+
+
 def test_cli_bad_input_is_a_clear_error(capsys):
     assert cli.main(["train", "ppo", "--set", "clip_coef=7"]) == 2
     assert "PPOConfig.clip_coef=7.0 is out of range" in capsys.readouterr().err
@@ -58,3 +74,7 @@ def test_cli_bad_input_is_a_clear_error(capsys):
     assert "unknown algorithm 'sarsa'" in capsys.readouterr().err
     assert cli.main(["train", "ppo", "--env", "Nope-v0"]) == 2
     assert "unknown environment 'Nope-v0'" in capsys.readouterr().err
+    assert cli.main(["train", "grpo", "--env", "nope"]) == 2
+    assert "no base checkpoint 'nope'" in capsys.readouterr().err
+    assert cli.main(["train", "sac", "--env", "CartPole-v1"]) == 2
+    assert "needs continuous actions" in capsys.readouterr().err

@@ -110,7 +110,8 @@ def valid_configs(draw, spec_):
     return config
 
 
-@pytest.mark.parametrize("name", sorted(algos.ALGORITHMS))
+@pytest.mark.parametrize("name", sorted(n for n, s in algos.ALGORITHMS.items()
+                                         if s.testbed == "env"))  # LM configs: test_grpo.py
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_valid_config_trains_one_finite_iteration(name, data):

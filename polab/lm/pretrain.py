@@ -117,10 +117,20 @@ def save_base(path: str | Path, model: GPT, task: Task, metrics: dict[str, float
     return path
 
 
+def shipped_bases(directory: str | Path = CHECKPOINT_DIR) -> list[str]:
+    """The names of the base checkpoints in ``directory`` (``addition`` ships with polab)."""
+    return sorted(p.stem for p in Path(directory).glob("*.pt"))
+
+
 def load_base(name: str = "addition", device: str | torch.device = "cpu",
               directory: str | Path = CHECKPOINT_DIR) -> tuple[GPT, CharTokenizer, Task]:
     """``(model, tokenizer, task)`` of a shipped base checkpoint (e.g. ``"addition"``)."""
-    state = torch.load(Path(directory) / f"{name}.pt", map_location=device, weights_only=True)
+    path = Path(directory) / f"{name}.pt"
+    if not path.is_file():
+        raise ValueError(f"no base checkpoint {name!r} in {directory}; shipped: "
+                         f"{', '.join(shipped_bases(directory)) or 'none'} (build others with "
+                         "python -m polab.lm.pretrain NAME)")
+    state = torch.load(path, map_location=device, weights_only=True)
     tokenizer = CharTokenizer.from_state_dict(state["tokenizer"])
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
