@@ -32,12 +32,14 @@ COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c
 @dataclass(frozen=True)
 class Chart:
     """One subplot: metrics ``y`` against ``x`` (a record key), or a histogram of the
-    last iteration's tensor ``y[0]`` when ``kind == "hist"``."""
+    last iteration's tensor ``y[0]`` when ``kind == "hist"``; ``log_y`` draws a log axis (and
+    leaves out values ≤ 0)."""
 
     title: str
     y: tuple[str, ...]
     x: str = "global_step"
     kind: str = "line"
+    log_y: bool = False
 
     @property
     def x_title(self) -> str:
@@ -73,7 +75,7 @@ def chart_data(history: History, chart: Chart) -> list[dict]:
     out = []
     for key in chart.y:
         ys = history.column(key) if history.records else np.array([])
-        ok = np.isfinite(ys)
+        ok = np.isfinite(ys) & ((ys > 0) if chart.log_y else True)
         out.append({"x": xs[ok], "y": ys[ok]})
     return out
 
@@ -99,6 +101,8 @@ def dashboard(history: History | None = None, charts: Sequence[Chart] = RL_CHART
             fig.add_trace(trace, row=row, col=col)
         fig.update_xaxes(title_text="value" if chart.kind == "hist" else chart.x_title,
                          row=row, col=col)
+        if chart.log_y:
+            fig.update_yaxes(type="log", row=row, col=col)
     fig.update_layout(height=300 * rows, margin={"l": 50, "r": 20, "t": 60, "b": 40},
                       title=title, template="plotly_white",
                       legend={"orientation": "h", "y": -0.12})
@@ -343,7 +347,8 @@ OFF_POLICY_CHARTS = (
 # --- differentiable simulation: HDPO on inventory (notebooks/10_differentiable_simulation.ipynb)
 
 INVENTORY_CHARTS = (
-    Chart("test-cost gap to the exact optimum (%)", ("gap_pct",), x="iteration"),
+    Chart("test-cost gap to the exact optimum (%, log)", ("gap_pct",), x="iteration",
+          log_y=True),
     Chart("average cost per period (training batch)", ("cost",), x="iteration"),
     Chart("dev and test cost", ("dev_cost", "test_cost"), x="iteration"),
     Chart("gradient norm (before clipping)", ("grad_norm",), x="iteration"),

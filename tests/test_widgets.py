@@ -145,3 +145,17 @@ def test_live_dashboard_updates_in_place(headless):
     dash.clear()
     assert len(dash.figure.data[0].x) == 0
     assert len(dash.static(history).data) == len(dash.figure.data)
+
+
+def test_log_axis_chart_drops_non_positive_values():
+    from polab import plots
+    from polab.train import History
+
+    hist = History()
+    for i, gap in enumerate([4.0, 0.5, 0.0, -0.1, float("nan"), 0.2]):
+        hist.records.append({"iteration": float(i), "gap_pct": gap})
+    chart = plots.Chart("gap", ("gap_pct",), x="iteration", log_y=True)
+    (data,) = plots.chart_data(hist, chart)
+    assert list(data["y"]) == [4.0, 0.5, 0.2] and list(data["x"]) == [0.0, 1.0, 5.0]
+    fig = plots.dashboard(hist, (chart,))
+    assert fig.layout.yaxis.type == "log"
