@@ -580,6 +580,51 @@ def make_objective_names(algo) -> list[str]:
     return list(make_mo(algo.env_name, 1).objective_names)
 
 
+def crowding_figure(algo, title: str | None = None) -> go.Figure:
+    """Crowding distance of each distinct point of a C-MORL run's current front (boundary
+    points, infinite, drawn at 1.2× the largest finite bar), the ``num_select`` it extends next
+    highlighted (card 4's selection plot)."""
+    from polab.algos.morl import crowding_selection
+    from polab.morl_metrics import crowding_distance
+
+    front = algo.population_returns[algo.front_indices()]
+    order = np.lexsort(front.T[::-1])
+    front = front[order]
+    dist = crowding_distance(front)
+    finite = dist[np.isfinite(dist)]
+    top = 1.2 * finite.max() if len(finite) and finite.max() > 0 else 1.0
+    picked = set(crowding_selection(front, algo.config.num_select).tolist())
+    fig = go.Figure(go.Bar(
+        x=[str(tuple(np.round(p, 2).tolist())) for p in front],
+        y=np.where(np.isfinite(dist), dist, top),
+        text=["∞" if not np.isfinite(d) else f"{d:.2f}" for d in dist], textposition="outside",
+        marker_color=["#d62728" if i in picked else "#9ecae1" for i in range(len(front))]))
+    fig.update_layout(title=title or "crowding distance of the front (red: extended next)",
+                      xaxis_title="front point", yaxis_title="crowding distance",
+                      template="plotly_white", height=340)
+    return fig
+
+
+def slack_figure(algo, round_: int = 1, title: str | None = None) -> go.Figure:
+    """Constraint slack ``Ĵ_i - b_i`` of every member of extension round ``round_`` against
+    iterations (the tightest constraint; ``< 0``: infeasible, the member recovers)."""
+    rows = [r for r in algo.slack_log if r["round"] == round_]
+    fig = go.Figure()
+    if rows:
+        slack = np.array([r["slack"] for r in rows])
+        steps = [r["iteration"] for r in rows]
+        for m, label in enumerate(rows[0]["labels"]):
+            ys = np.where(np.isfinite(slack[:, m]), slack[:, m], np.nan)
+            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines+markers", name=label,
+                                     line={"color": COLORS[m % len(COLORS)]}))
+    fig.add_hline(y=0.0, line={"dash": "dash", "color": "black"})
+    fig.update_layout(title=title or f"constraint slack during extension round {round_}",
+                      xaxis_title="iteration", yaxis_title="Ĵ_i − b_i (tightest constraint)",
+                      template="plotly_white", height=340,
+                      legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
 MORL_METRICS = (("morl/hypervolume", "hypervolume"), ("morl/expected_utility",
                 "expected utility"), ("morl/sparsity", "sparsity (lower = denser)"))
 

@@ -57,3 +57,18 @@ def test_a_new_environment_rebuilds_the_figures(trained):
     live.update(tree, force=True)
     assert live.k == 3 and len(live.sliders) == 3 and live.front.data[0].type == "scatter3d"
     assert live.widget.children[0].children[0] is live.front
+
+
+def test_crowding_and_slack_figures(trained):
+    algo, _, _ = trained
+    fig = plots.crowding_figure(algo)
+    bars = fig.data[0]
+    front = algo.population_returns[algo.front_indices()]
+    assert len(bars.x) == len(front)
+    red = [i for i, c in enumerate(bars.marker.color) if c == "#d62728"]
+    assert len(red) == min(TINY.num_select, len(front)) and bars.text[red[0]] == "∞"
+    rounds = {r["round"] for r in algo.slack_log}
+    assert rounds == set(range(1, TINY.extension_rounds(2) + 1))
+    first = [r for r in algo.slack_log if r["round"] == 1]
+    assert len(first) == TINY.ext_iters and len(first[0]["slack"]) == 2 * TINY.num_select
+    assert len(plots.slack_figure(algo, 1).data) == 2 * TINY.num_select

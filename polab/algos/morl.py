@@ -717,6 +717,7 @@ class CMORL(_Population):
         self.round = 0
         self.round_hypervolumes: list[float] = []
         self.selected: np.ndarray = np.zeros(0, int)
+        self.slack_log: list[dict[str, Any]] = []
         w = torch.tensor(self.preferences, dtype=torch.float32)
         self._start_members(w, torch.zeros(len(w), dtype=torch.bool),
                             torch.full_like(w, -math.inf),
@@ -731,6 +732,8 @@ class CMORL(_Population):
         if self._left == 0:
             raise RuntimeError("C-MORL has spent its budget (config.num_iterations steps)")
         stats = self._iterate()
+        if self.round > 0:
+            self._log_slack()
         self._left -= 1
         stage_end = self._left == 0
         if stage_end:
@@ -740,6 +743,14 @@ class CMORL(_Population):
                 self._start_extension()
         evaluate = not stage_end and self.iteration % self.config.eval_every == 0
         return self._record(stats, float(self.round), evaluate)
+
+    def _log_slack(self) -> None:
+        """Each extension member's constraint slack ``min_{i≠l} (Ĵ_i - b_i)`` after this
+        iteration's rollout (card 4's slack plot; ``> 0``: feasible)."""
+        slack = (torch.nan_to_num(self.member_returns, nan=-math.inf) - self.thresholds)
+        self.slack_log.append({"round": self.round, "iteration": self.iteration,
+                               "global_step": self.global_step, "labels": list(self.labels),
+                               "slack": slack.min(1).values.cpu().tolist()})
 
     def _start_extension(self) -> None:
         """Select sparse front points by crowding distance and start one constrained member
