@@ -571,13 +571,7 @@ def algo_pareto_figure(algo, title: str | None = None, highlight: int | None = N
     return pareto_figure(algo.population_returns, [stage_color(s.stage, s.round) for s in pop],
                          [f"{s.label} ({s.stage} {s.round}): {np.round(s.returns, 2)}"
                           for s in pop], algo.true_front, algo.reference_point,
-                         make_objective_names(algo), highlight, title)
-
-
-def make_objective_names(algo) -> list[str]:
-    from polab.envs.multiobjective import make_mo
-
-    return list(make_mo(algo.env_name, 1).objective_names)
+                         algo.objective_names, highlight, title)
 
 
 def crowding_figure(algo, title: str | None = None) -> go.Figure:

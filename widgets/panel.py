@@ -38,6 +38,12 @@ STATUS_INTERVAL = 0.2
 floods the browser when iterations take milliseconds (2 ms LQR iterations delayed Stop by
 3.5 s in tests/browser)."""
 STYLE = {"description_width": "150px"}
+ERROR_COLOR = "#b00020"
+
+
+def _colored(text: str, color: str) -> str:
+    """``text`` escaped, as HTML in ``color``."""
+    return f"<span style='color:{color}'>{html.escape(text)}</span>"
 
 
 def control_for(spec: FieldSpec, value: Any) -> W.ValueWidget:
@@ -137,7 +143,7 @@ class Panel:
     def _on_change(self, _change: Any = None) -> None:
         found = self.config.problems()
         self.problems.value = "".join(
-            f"<div style='color:#b00020'>⚠ {html.escape(p)}</div>" for p in found)
+            f"<div style='color:{ERROR_COLOR}'>⚠ {html.escape(p)}</div>" for p in found)
         self.train_button.disabled = bool(found) or self.running
 
     @property
@@ -179,8 +185,7 @@ class Panel:
         try:
             self.train()
         except Exception as err:
-            self.status.value = ("<span style='color:#b00020'>"
-                                 f"{html.escape(f'{type(err).__name__}: {err}')}</span>")
+            self.status.value = _colored(f"{type(err).__name__}: {err}", ERROR_COLOR)
             raise
 
     def stop(self) -> None:
@@ -228,11 +233,10 @@ class Panel:
         self._set_running(False)
         self.progress.value = len(self.history)
         h = self.history
-        color = "#b00020" if h.status == "nonfinite" else "inherit"
         text = h.message or f"{h.status}: {len(h)} iterations"
         if h.records:
             text += f" · {h.records[-1]['time']:.1f} s"
-        self.status.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
+        self.status.value = _colored(text, ERROR_COLOR if h.status == "nonfinite" else "inherit")
 
     def _set_running(self, running: bool) -> None:
         self.stop_button.disabled = not running

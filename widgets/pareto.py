@@ -70,7 +70,7 @@ class LivePareto:
 
     @classmethod
     def for_algo(cls, algo: Any) -> LivePareto:
-        live = cls(plots.make_objective_names(algo), algo.reference_point, algo.true_front)
+        live = cls(algo.objective_names, algo.reference_point, algo.true_front)
         live.algo = algo
         return live
 
@@ -93,7 +93,7 @@ class LivePareto:
         """Redraw from ``algo`` (at most every ``min_interval`` s unless ``force``)."""
         if (algo.k != self.k or not np.array_equal(algo.reference_point, self.reference)
                 or not np.array_equal(algo.true_front, self.true_front)):  # another env
-            self._build(plots.make_objective_names(algo), algo.reference_point, algo.true_front)
+            self._build(algo.objective_names, algo.reference_point, algo.true_front)
         self.algo = algo
         now = time.perf_counter()
         if not force and now - self._last < self.min_interval:

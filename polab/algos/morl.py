@@ -54,6 +54,7 @@ Taught in notebooks/09_multi_objective.ipynb.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,10 +148,15 @@ class CMORLConfig(Config):
                   f"num_minibatches={self.num_minibatches} must divide num_envs*num_steps="
                   f"{self.num_envs * self.num_steps}")]
         if self.update_method == "cpo":
-            k = make_mo(self.env, 1).reward_dim
+            k = self.n_objectives
             rules.append((k == 2, f"update_method='cpo' takes one constraint, so two "
                                   f"objectives; env={self.env!r} has {k} (use 'ipo')"))
         return rules
+
+    @property
+    def n_objectives(self) -> int:
+        """The environment's number of objectives ``K``."""
+        return make_mo(self.env, 1).reward_dim
 
     @property
     def steps_per_policy_iteration(self) -> int:
@@ -172,8 +178,7 @@ class CMORLConfig(Config):
     @property
     def num_iterations(self) -> int:
         """Iterations of a whole C-MORL run (``step()`` calls)."""
-        k = make_mo(self.env, 1).reward_dim
-        return self.init_iterations + self.extension_rounds(k) * self.ext_iters
+        return self.init_iterations + self.extension_rounds(self.n_objectives) * self.ext_iters
 
     @property
     def baseline_iterations(self) -> int:
@@ -237,10 +242,11 @@ class StackedActorCritic(nn.Module):
         actions = out if deterministic else gaussian_sample(out, log_std, generator)
         return actions, gaussian_logp(out, log_std, actions)
 
-    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(log π(a|s), entropy)``, each ``(P, B)``, with gradients."""
-        out = self.actor(obs)
+    def evaluate(self, obs: torch.Tensor, actions: torch.Tensor,
+                 out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log π(a|s), entropy)``, each ``(P, B)``, with gradients (``out``: the actor's
+        output on ``obs`` if already computed)."""
+        out = self.actor(obs) if out is None else out
         if self.discrete:
             return categorical_logp(out, actions), categorical_entropy(out)
         log_std = self.log_std.expand_as(out)
@@ -372,7 +378,9 @@ class _Population:
         self.init_generator = torch.Generator().manual_seed(c.seed)
         name = c.env if env is None else env
         probe = make_mo(name, 1, self.device) if isinstance(name, str) else name
+        self.probe = probe  # builds the copies: ``probe.copies(n)``
         self.env_name = probe.name
+        self.objective_names = list(probe.objective_names)
         self.k = probe.reward_dim
         self.reference_point = np.array(probe.reference_point, dtype=np.float64)
         self.true_front = probe.known_front()
@@ -400,7 +408,7 @@ class _Population:
         if init is not None:
             self.net.load_members(init)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=c.learning_rate, eps=1e-5)
-        self.env = make_mo(self.env_name, p * c.num_envs, self.device)
+        self.env = self.probe.copies(p * c.num_envs)
         self.obs = self.env.reset(seed=c.seed)
         self.weights = weights.to(self.device)
         self.per_objective = per_objective.to(self.device)
@@ -487,35 +495,31 @@ class _Population:
         pm = self._per_member
         obs, actions, old_logp = pm(ro["obs"]), pm(ro["actions"]), pm(ro["logp"])
         adv, ret = pm(adv), pm(ret)
-        batch = obs.shape[1]
-        mb_size = batch // c.num_minibatches
         feasible = self._feasible()
         weights = self._objective_weights(feasible)
         current = torch.nan_to_num(self.member_returns)
         use_barrier = self.per_objective & feasible
         stats: dict[str, list[torch.Tensor]] = {}
         params = list(net.parameters())
-        for _epoch in range(c.update_epochs):
-            perm = torch.randperm(batch, device=self.device, generator=self.generator)
-            for mb in perm.view(c.num_minibatches, mb_size):
-                new_logp, entropy = net.evaluate(obs[:, mb], actions[:, mb])
-                ratio = (new_logp - old_logp[:, mb]).exp()
-                a_obj = objective_advantages(adv[:, mb], weights, self.per_objective)
-                surrogate = clipped_surrogate(ratio, a_obj, c.clip_coef)
-                bar = barrier_terms(ratio, adv[:, mb], current, self.thresholds,
-                                    self.member_lengths, c.barrier_t)
-                barrier = torch.where(use_barrier, bar["barrier"], torch.zeros_like(surrogate))
-                v_loss = 0.5 * ((net.values(obs[:, mb]) - ret[:, mb]) ** 2).mean((1, 2))
-                per_member = (-surrogate - barrier - c.ent_coef * entropy.mean(1)
-                              + c.vf_coef * v_loss)
-                self.optimizer.zero_grad(set_to_none=True)
-                per_member.sum().backward()
-                clip_grad_norm_per_member(params, c.max_grad_norm)
-                self.optimizer.step()
-                for key, value in (("policy_loss", -surrogate.mean()), ("value_loss",
-                                   v_loss.mean()), ("entropy", entropy.mean()),
-                                   ("approx_kl", ((ratio - 1) - ratio.log()).mean())):
-                    stats.setdefault(key, []).append(value.detach())
+        for mb in self._minibatches(obs.shape[1]):
+            new_logp, entropy = net.evaluate(obs[:, mb], actions[:, mb])
+            ratio = (new_logp - old_logp[:, mb]).exp()
+            a_obj = objective_advantages(adv[:, mb], weights, self.per_objective)
+            surrogate = clipped_surrogate(ratio, a_obj, c.clip_coef)
+            bar = barrier_terms(ratio, adv[:, mb], current, self.thresholds,
+                                self.member_lengths, c.barrier_t)
+            barrier = torch.where(use_barrier, bar["barrier"], torch.zeros_like(surrogate))
+            v_loss = 0.5 * ((net.values(obs[:, mb]) - ret[:, mb]) ** 2).mean((1, 2))
+            per_member = (-surrogate - barrier - c.ent_coef * entropy.mean(1)
+                          + c.vf_coef * v_loss)
+            self.optimizer.zero_grad(set_to_none=True)
+            per_member.sum().backward()
+            clip_grad_norm_per_member(params, c.max_grad_norm)
+            self.optimizer.step()
+            for key, value in (("policy_loss", -surrogate.mean()), ("value_loss",
+                               v_loss.mean()), ("entropy", entropy.mean()),
+                               ("approx_kl", ((ratio - 1) - ratio.log()).mean())):
+                stats.setdefault(key, []).append(value.detach())
         out = {f"losses/{k}": float(torch.stack(v).mean()) for k, v in stats.items()}
         if bool(self.per_objective.any()):
             out["morl/feasible_share"] = float(feasible[self.per_objective].float().mean())
@@ -534,10 +538,9 @@ class _Population:
         objective = self.weights.argmax(1)
         other = 1 - objective  # two objectives (a config rule)
         rows = torch.arange(net.members, device=self.device)
-        with torch.no_grad():
-            old_out = net.actor(obs)
         out = net.actor(obs)
-        new_logp, _ = net.evaluate(obs, actions)
+        old_out = out.detach()  # the policy that sampled: the step has not moved it yet
+        new_logp, _ = net.evaluate(obs, actions, out)
         ratio = (new_logp - old_logp).exp()
         a_obj = standardize(adv[rows, :, objective])
         gain = (ratio * a_obj).mean(1)
@@ -566,16 +569,13 @@ class _Population:
             for p, step in zip(params, cpo_direction(v, w, dual), strict=True):
                 p.add_(step)
         v_losses = []
-        batch = obs.shape[1]
-        for _epoch in range(c.update_epochs):
-            perm = torch.randperm(batch, device=self.device, generator=self.generator)
-            for mb in perm.view(c.num_minibatches, batch // c.num_minibatches):
-                v_loss = 0.5 * ((net.values(obs[:, mb]) - ret[:, mb]) ** 2).mean((1, 2))
-                self.optimizer.zero_grad(set_to_none=True)
-                (c.vf_coef * v_loss).sum().backward()
-                clip_grad_norm_per_member(list(net.critic.parameters()), c.max_grad_norm)
-                self.optimizer.step()
-                v_losses.append(v_loss.mean().detach())
+        for mb in self._minibatches(obs.shape[1]):
+            v_loss = 0.5 * ((net.values(obs[:, mb]) - ret[:, mb]) ** 2).mean((1, 2))
+            self.optimizer.zero_grad(set_to_none=True)
+            (c.vf_coef * v_loss).sum().backward()
+            clip_grad_norm_per_member(list(net.critic.parameters()), c.max_grad_norm)
+            self.optimizer.step()
+            v_losses.append(v_loss.mean().detach())
         with torch.no_grad():
             entropy = net.evaluate(obs, actions)[1].mean()
         return {"losses/value_loss": float(torch.stack(v_losses).mean()),
@@ -584,16 +584,27 @@ class _Population:
                 "morl/cpo_recovery_share": float((dual["case"] == 0).float().mean()),
                 "morl/feasible_share": float((violation <= 0).float().mean())}
 
+    def _minibatches(self, batch: int) -> Iterator[torch.Tensor]:
+        """``update_epochs`` shuffled passes over ``batch`` samples, ``num_minibatches`` index
+        tensors each (the same draws for every member)."""
+        c = self.config
+        for _epoch in range(c.update_epochs):
+            perm = torch.randperm(batch, device=self.device, generator=self.generator)
+            yield from perm.view(c.num_minibatches, batch // c.num_minibatches)
+
+    def _slack(self) -> torch.Tensor:
+        """``(P, K)``: current returns minus constraint levels (``+inf`` where unconstrained,
+        NaN for a member without finished episodes yet)."""
+        return torch.nan_to_num(self.member_returns, nan=-math.inf) - self.thresholds
+
     def _feasible(self) -> torch.Tensor:
         """``(P,)``: every constraint of the member holds at its current returns."""
-        slack = torch.nan_to_num(self.member_returns, nan=-math.inf) - self.thresholds
-        return (slack > 0).all(1)
+        return (self._slack() > 0).all(1)
 
     def _objective_weights(self, feasible: torch.Tensor) -> torch.Tensor:
         """What each member ascends: its preference, or — for an infeasible extension
         member — the sum of its violated constraints (card pitfall 1)."""
-        violated = (torch.nan_to_num(self.member_returns, nan=-math.inf)
-                    <= self.thresholds).float()
+        violated = (~(self._slack() > 0)).float()
         recover = self.per_objective & ~feasible
         return torch.where(recover[:, None], violated, self.weights)
 
@@ -611,7 +622,7 @@ class _Population:
         """Deterministic, undiscounted returns ``(P, K)`` of the current members (one episode
         each: the environments are deterministic given the actions)."""
         p = self.net.members
-        env = make_mo(self.env_name, p, self.device)
+        env = self.probe.copies(p)
         obs = env.reset()
         total = torch.zeros((p, self.k), device=self.device)
         alive = torch.ones(p, dtype=torch.bool, device=self.device)
@@ -665,7 +676,7 @@ class _Population:
         net = StackedActorCritic(1, self.obs_dim, self.action_dim, self.discrete, self.k,
                                  self.config.hidden).to(self.device)
         net.load_members([self.population[index].weights])
-        env = make_mo(self.env_name, 1, self.device)
+        env = self.probe.copies(1)
         obs, rewards, observations = env.reset(), [], []
         for _ in range(env.max_episode_steps):
             actions, _ = net.act(obs[None], None, deterministic=True)
@@ -747,7 +758,7 @@ class CMORL(_Population):
     def _log_slack(self) -> None:
         """Each extension member's constraint slack ``min_{i≠l} (Ĵ_i - b_i)`` after this
         iteration's rollout (card 4's slack plot; ``> 0``: feasible)."""
-        slack = (torch.nan_to_num(self.member_returns, nan=-math.inf) - self.thresholds)
+        slack = self._slack()
         self.slack_log.append({"round": self.round, "iteration": self.iteration,
                                "global_step": self.global_step, "labels": list(self.labels),
                                "slack": slack.min(1).values.cpu().tolist()})
@@ -757,12 +768,12 @@ class CMORL(_Population):
         per (selected policy, objective)."""
         c = self.config
         self.round += 1
+        returns = self.population_returns
         front = self.front_indices()
-        pick = front[crowding_selection(self.population_returns[front], c.num_select)]
+        pick = front[crowding_selection(returns[front], c.num_select)]
         self.selected = pick
         parents = np.repeat(pick, self.k)
         objectives = np.tile(np.arange(self.k), len(pick))
-        returns = self.population_returns
         g = torch.tensor(returns[parents], dtype=torch.float32)
         thresholds = torch.tensor(extension_thresholds(returns[parents], returns[front],
                                                        self.reference_point, objectives, c.beta),

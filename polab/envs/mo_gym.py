@@ -68,7 +68,7 @@ class MOGymnasiumEnv(MOBatchedEnv):
         self.envs = [mo_gymnasium.make(env_id, **kwargs) for _ in range(num_envs)]
         first = self.envs[0]
         self.name = MO_GYM_PREFIX + env_id
-        self.kwargs = kwargs
+        self.env_id, self.kwargs = env_id, kwargs
         obs_space, act_space = first.observation_space, first.action_space
         if not isinstance(obs_space, gym.spaces.Box):
             raise ValueError(f"{env_id}: polab needs a Box observation space, got {obs_space}")
@@ -104,6 +104,11 @@ class MOGymnasiumEnv(MOBatchedEnv):
         front = getattr(self.envs[0].unwrapped, "pareto_front", None)
         return None if front is None else np.asarray(front(gamma=1.0), dtype=np.float64)
 
+    def copies(self, num_envs: int) -> MOGymnasiumEnv:
+        return MOGymnasiumEnv(self.env_id, num_envs, self.device,
+                              reference_point=self.reference_point,
+                              max_episode_steps=self.max_episode_steps, **self.kwargs)
+
     def _tensor(self, x: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.tensor(np.asarray(x), dtype=dtype, device=self.device)
 
@@ -116,15 +121,12 @@ class MOGymnasiumEnv(MOBatchedEnv):
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                   torch.Tensor, dict[str, Any]]:
+        space = self.single_action_space
         actions = torch.as_tensor(action).detach().cpu().numpy()
-        if isinstance(self.single_action_space, gym.spaces.Discrete):
-            actions = actions.reshape(self.num_envs).astype(np.int64)
-        else:
-            actions = actions.reshape(self.num_envs, *self.single_action_space.shape)
-            actions = actions.astype(self.single_action_space.dtype)
+        actions = actions.astype(space.dtype, copy=False).reshape(self.num_envs, *space.shape)
         obs, final_obs, rewards, terminated, truncated = [], [], [], [], []
         for env, a in zip(self.envs, actions, strict=True):  # an adapter: one env at a time
-            o, r, term, trunc, _ = env.step(a.item() if a.ndim == 0 else a)
+            o, r, term, trunc, _ = env.step(a)
             final_obs.append(o)
             if term or trunc:
                 o, _ = env.reset()

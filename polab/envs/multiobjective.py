@@ -48,6 +48,10 @@ class MOBatchedEnv(BatchedEnv):
         """The true Pareto front of undiscounted returns ``(F, reward_dim)``, if known."""
         return None
 
+    def copies(self, num_envs: int) -> MOBatchedEnv:
+        """``num_envs`` fresh copies of this environment, on its device, built as it was."""
+        return make_mo(self.name, num_envs, self.device)
+
     def _setup(self, num_envs: int, device: str | torch.device | None) -> None:
         self.num_envs = num_envs
         self.device = torch.device("cpu") if device is None else torch.device(device)
