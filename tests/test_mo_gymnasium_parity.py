@@ -104,3 +104,13 @@ def test_adapter_errors_name_the_problem():
         MOGymnasiumEnv("deep-sea-treasure-v0", 1, reference_point=(0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="num_envs"):
         MOGymnasiumEnv("deep-sea-treasure-v0", 0)
+
+
+def test_cmorl_trains_on_copies_of_the_env_it_was_given():
+    env = MOGymnasiumEnv("fruit-tree-v0", 1, depth=5)  # MO-Gymnasium's default depth is 6
+    cfg = CMORLConfig(env="fruit-tree-v0", total_timesteps=2_000, num_envs=4, num_steps=10,
+                      n_init_policies=3, num_select=1, ext_iters=1, update_epochs=1)
+    algo = CMORL(cfg, env=env)
+    algo.step()
+    assert algo.env.num_envs == 12 and algo.env.kwargs == {"depth": 5}
+    assert algo.max_episode_steps == 7 and len(algo.true_front) == 32
