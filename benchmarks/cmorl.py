@@ -17,8 +17,8 @@ import time
 import numpy as np
 import torch
 
-from polab.algos.morl import CMORLConfig, compare_with_baseline
-from polab.morl_metrics import supported_mask
+from polab.algos.morl.cmorl import CMORLConfig, compare_with_baseline
+from polab.envs.mo.metrics import supported_mask
 
 
 def concave_points(front: np.ndarray, true_front: np.ndarray) -> set[tuple[float, ...]]:

@@ -2,7 +2,7 @@
 pass@1 by >= 20 points within 90 s of training (evaluation excluded), median of 3 seeds.
 
     python benchmarks/grpo.py                       # seeds 0 1 2, 90 s, 1 torch thread
-    python benchmarks/grpo.py --seeds 0 --budget 60 --set num_iterations=1 --set loss_type=grpo
+    python benchmarks/grpo.py --seeds 0 --budget 60 --set update_epochs=1 --set loss_type=grpo
 
 Each seed trains ``GRPO(GRPOConfig(seed=s))`` on ``load_base("addition")`` (3-digit sums,
 answers in normal digit order) and evaluates greedy pass@1 on the task's 512 held-out
@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from polab.algos.grpo import GRPO, GRPOConfig
+from polab.algos.group.grpo import GRPO, GRPOConfig
 from polab.device import describe, pick_device
 
 

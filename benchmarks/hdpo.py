@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-from polab.algos.hdpo import (
+from polab.algos.diffsim.hdpo import (
     HDPO,
     SPLIT_SEEDS,
     HDPOConfig,
@@ -38,8 +38,8 @@ from polab.algos.hdpo import (
     gradient_spread,
     make_algo,
 )
-from polab.envs.inventory import Scenarios, evaluate, sample_scenarios
-from polab.inventory_reference import base_stock_level, base_stock_policy, lost_sales_dp
+from polab.envs.inventory.reference import base_stock_level, base_stock_policy, lost_sales_dp
+from polab.envs.inventory.sim import Scenarios, evaluate, sample_scenarios
 
 BENCH = {"eval_every": 50}
 TEST = 2048

@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from polab.algos.igt_harpg import (
+from polab.algos.pg.igt_harpg import (
     NHARPG,
     NPGIGT,
     NHARPGConfig,

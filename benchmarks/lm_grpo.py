@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from polab.algos.grpo import GRPO, GRPOConfig
-from polab.algos.prefix_grouper import (
+from polab.algos.group.grpo import GRPO, GRPOConfig
+from polab.algos.group.prefix_grouper import (
     forward_cost,
     prefix_grouped_logprobs,
     repeated_prefix_samples,
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, device {describe(device)}")
 
     print("\n1. One GRPO iteration at the defaults (64 prompts x 8 completions, "
-          "num_iterations=2), median of", args.iterations)
+          "update_epochs=2), median of", args.iterations)
     print(f"{'threads':>7} {'prefix_grouper':>14} {'wall s':>7} {'CPU s':>6} {'generate s':>10}")
     for threads in args.threads:
         torch.set_num_threads(threads)

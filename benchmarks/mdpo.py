@@ -28,10 +28,10 @@ import time
 import numpy as np
 import torch
 
-from polab.algos.mdpo import MDPO, MDPOConfig
-from polab.algos.mdpo_offpolicy import MDPOOff, MDPOOffConfig
-from polab.algos.ppo import PPO, PPOConfig
-from polab.algos.sac import SAC, SACConfig
+from polab.algos.pg.mdpo import MDPO, MDPOConfig
+from polab.algos.pg.mdpo_off import MDPOOff, MDPOOffConfig
+from polab.algos.pg.ppo import PPO, PPOConfig
+from polab.algos.pg.sac import SAC, SACConfig
 from polab.train import History, train
 
 TARGET = 450.0

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import reference_ppo
 import torch
 
-from polab.algos.ppo import PPO, PPOConfig
+from polab.algos.pg.ppo import PPO, PPOConfig
 from polab.device import describe, pick_device
 from polab.train import TrainingRun
 

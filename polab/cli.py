@@ -19,7 +19,7 @@ import time
 import gymnasium as gym
 import torch
 
-from polab import algos, envs
+from polab import envs, registry
 from polab.device import describe, pick_device
 from polab.lm.pretrain import shipped_bases
 from polab.train import TrainingRun
@@ -36,7 +36,7 @@ def cmd_list(_: argparse.Namespace) -> int:
     for testbed, heading in (("env", "algorithms on environments"),
                              ("task", "algorithms on language tasks")):
         print(f"{heading}:")
-        for name, spec in algos.ALGORITHMS.items():
+        for name, spec in registry.ALGORITHMS.items():
             if spec.testbed == testbed:
                 needs = " (continuous actions)" if spec.actions == "continuous" else ""
                 print(f"  {name:<20} {spec.summary}{needs} (default {spec.default_env})")
@@ -50,10 +50,10 @@ def cmd_list(_: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    spec = algos.get(args.algo)
+    spec = registry.get(args.algo)
     config = spec.make_config(seed=args.seed).with_overrides(args.set or [])
-    if args.iterations and spec.iterations_field in {f.name for f in config.spec()}:
-        config = config.replace(**{spec.iterations_field: args.iterations})
+    if args.iterations and "num_iterations" in {f.name for f in config.spec()}:
+        config = config.replace(num_iterations=args.iterations)
     if args.help_config:
         for f in config.spec():
             rng = list(f.choices) if f.choices else f"[{f.low}, {f.high}]"

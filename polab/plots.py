@@ -279,7 +279,7 @@ def quantile_bands(runs: Mapping[str, History], y: str = "optimality_gap",
     log-log axes by default (card 10's optimality-gap figure).
 
     Each history holds the median over its seeds in ``y`` and the quartiles in ``{y}_q25`` and
-    ``{y}_q75`` (as :mod:`polab.algos.igt_harpg` reports them; iterations without them are
+    ``{y}_q75`` (as :mod:`polab.algos.pg.igt_harpg` reports them; iterations without them are
     skipped). ``slopes`` maps a label to an exponent ``s`` and draws the dashed reference line
     ``∝ x^s`` from a tenth of the range to its end, anchored at the mean log-median there, so
     measured and theoretical rates can be compared by eye.
@@ -321,7 +321,7 @@ LQR_CHARTS = (
     Chart("tracking error ‖d_t − ∇J(θ_t)‖ (median)", ("grad_error",), x="trajectories"),
     Chart("step size γ_t", ("charts/learning_rate",), x="trajectories"),
 )
-"""The dashboard of the LQR policy-gradient methods (polab.algos.igt_harpg, card 10)."""
+"""The dashboard of the LQR policy-gradient methods (polab.algos.pg.igt_harpg, card 10)."""
 
 MDPO_CHARTS = (
     Chart("return vs env steps", ("charts/episodic_return",)),
@@ -331,7 +331,7 @@ MDPO_CHARTS = (
     Chart("value loss", ("losses/value_loss",)),
     Chart("advantages of the last batch", ("advantages",), kind="hist"),
 )
-"""The dashboard of on-policy MDPO (polab.algos.mdpo, card 20)."""
+"""The dashboard of on-policy MDPO (polab.algos.pg.mdpo, card 20)."""
 
 OFF_POLICY_CHARTS = (
     Chart("return vs env steps", ("charts/episodic_return",)),
@@ -341,7 +341,7 @@ OFF_POLICY_CHARTS = (
     Chart("critic losses", ("losses/qf1_loss", "losses/value_loss")),
     Chart("KL(π_θ ‖ π_k) estimate (MDPO)", ("losses/kl",)),
 )
-"""The dashboard of SAC and off-policy MDPO (polab.algos.sac, polab.algos.mdpo_offpolicy)."""
+"""The dashboard of SAC and off-policy MDPO (polab.algos.pg.sac, polab.algos.pg.mdpo_off)."""
 
 
 # --- differentiable simulation: HDPO on inventory (notebooks/10_differentiable_simulation.ipynb)
@@ -353,7 +353,7 @@ INVENTORY_CHARTS = (
     Chart("dev and test cost", ("dev_cost", "test_cost"), x="iteration"),
     Chart("gradient norm (before clipping)", ("grad_norm",), x="iteration"),
 )
-"""The dashboard of HDPO (:mod:`polab.algos.hdpo`) against gradient steps (``gap_pct`` only
+"""The dashboard of HDPO (:mod:`polab.algos.diffsim.hdpo`) against gradient steps (``gap_pct`` only
 where the optimum is known: one store, Poisson demand)."""
 
 REINFORCE_INVENTORY_CHARTS = (
@@ -441,7 +441,7 @@ def gradient_spread_figure(samples: Mapping[str, Mapping[str, np.ndarray]],
 
     ``samples[stage][estimator]`` is a ``(k, P)`` array of gradient estimates on ``k``
     minibatches; ``relative[stage][estimator]`` their relative variance
-    ``E‖g − ḡ‖² / ‖ḡ‖²`` (from :func:`polab.algos.hdpo.gradient_spread`). One colour per
+    ``E‖g − ḡ‖² / ‖ḡ‖²`` (from :func:`polab.algos.diffsim.hdpo.gradient_spread`). One colour per
     estimator, one group per stage. Left: each minibatch's gradient projected on the mean
     gradient (:func:`gradient_projections`; a tight cloud at 1 = every minibatch agrees).
     Right: the relative variance on a log axis.
@@ -476,7 +476,7 @@ def gradient_spread_figure(samples: Mapping[str, Mapping[str, np.ndarray]],
 def data_efficiency_figure(rows: Sequence[Mapping[str, float | str]], y: str = "gap_pct",
                            title: str | None = None) -> go.Figure:
     """Gap (%) against the number of training scenarios (log axis), one line per
-    architecture, from the rows of :func:`polab.algos.hdpo.data_efficiency`."""
+    architecture, from the rows of :func:`polab.algos.diffsim.hdpo.data_efficiency`."""
     fig = go.Figure()
     archs = list(dict.fromkeys(str(r["arch"]) for r in rows))
     for i, arch in enumerate(archs):
@@ -578,8 +578,8 @@ def crowding_figure(algo, title: str | None = None) -> go.Figure:
     """Crowding distance of each distinct point of a C-MORL run's current front (boundary
     points, infinite, drawn at 1.2× the largest finite bar), the ``num_select`` it extends next
     highlighted (card 4's selection plot)."""
-    from polab.algos.morl import crowding_selection
-    from polab.morl_metrics import crowding_distance
+    from polab.algos.morl.cmorl import crowding_selection
+    from polab.envs.mo.metrics import crowding_distance
 
     front = algo.population_returns[algo.front_indices()]
     order = np.lexsort(front.T[::-1])

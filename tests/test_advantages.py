@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from polab.advantages import discounted_returns, gae, normalize
+from polab.core.advantages import discounted_returns, gae, normalize
 
 
 def col(*xs, dtype=torch.float64):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from polab.algos.morl import (
+from polab.algos.morl.cmorl import (
     CMORL,
     CMORLConfig,
     LinearScalarisation,

@@ -1,4 +1,4 @@
-"""CPO's step (polab.algos.cpo): the closed-form dual against a numerical QP solver on random
+"""CPO's step (polab.algos.morl.cpo): the closed-form dual against a numerical QP solver on random
 problems and on a hand case, batched conjugate gradients, and the C-MORL ``cpo`` form."""
 
 import math
@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
-from polab.algos.cpo import conjugate_gradient, cpo_direction, cpo_dual, member_dot
-from polab.algos.morl import CMORL, CMORLConfig
+from polab.algos.morl.cmorl import CMORL, CMORLConfig
+from polab.algos.morl.cpo import conjugate_gradient, cpo_direction, cpo_dual, member_dot
 
 
 def t(x: float) -> torch.Tensor:

@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from polab.advantages import (
+from polab.algos.group.spo_tracker import SPOTracker
+from polab.core.advantages import (
     as_groups,
     batch_normalized_advantages,
     frac_reward_zero_std,
@@ -21,7 +22,6 @@ from polab.advantages import (
     spo_offline_prior,
     spo_sampling_weights,
 )
-from polab.algos.spo_tracker import SPOTracker
 
 # three prompts, G = 4: a split group, a degenerate (all-correct) group, a graded group
 REWARDS = torch.tensor([[0.0, 0.0, 1.0, 1.0],

@@ -17,14 +17,14 @@ import math
 import pytest
 import torch
 
-from polab.algos.group import (
+from polab.algos.group.losses import (
     GroupConfig,
     aggregate,
     clipped_surrogate_loss,
     loop_clip_epsilons,
     mask_truncated,
 )
-from polab.presets import GROUP_KNOBS, PRESETS, preset_table
+from polab.algos.group.presets import GROUP_KNOBS, PRESETS, preset_table
 
 MASK = torch.tensor([[True, True, True], [True, False, False]])
 OLD = torch.tensor([[-1.0, -2.0, -0.5], [-1.5, -3.0, -3.0]])

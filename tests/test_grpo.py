@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from polab import plots
-from polab.algos.grpo import GRPO, GroupBatch, GRPOConfig
+from polab.algos.group.grpo import GRPO, GroupBatch, GRPOConfig
+from polab.algos.group.presets import PRESETS
 from polab.lm.tasks import AdditionTask
-from polab.presets import PRESETS
 from polab.train import History, train
 from widgets.group_view import GroupView, batch_tokens
 
@@ -70,7 +70,7 @@ def test_metrics_are_trls_and_groups_are_consistent():
 
 
 def test_eval_after_the_first_every_eval_every_and_the_last_update():
-    algo = GRPO(SMALL.replace(eval_every=3, max_steps=5), "addition")
+    algo = GRPO(SMALL.replace(eval_every=3, num_iterations=5), "addition")
     history = train(algo, 5, progress=False)
     evals = history.column("eval/pass@1")
     assert np.isfinite(evals[[0, 2, 4]]).all() and np.isnan(evals[[1, 3]]).all()
@@ -87,7 +87,7 @@ def test_state_dict_round_trip_continues_identically():
 
 
 def test_minibatches_and_iterations_count_adam_steps():
-    algo = GRPO(SMALL.replace(num_iterations=3, num_minibatches=2), "addition")
+    algo = GRPO(SMALL.replace(update_epochs=3, num_minibatches=2), "addition")
     algo.step()
     assert algo.optimizer.state[algo.model.wte.weight]["step"] == 6
 

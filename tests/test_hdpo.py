@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from polab.algos.hdpo import (
+from polab.algos.diffsim.hdpo import (
     HDPO,
     HDPOConfig,
     InventoryReinforce,
@@ -19,8 +19,8 @@ from polab.algos.hdpo import (
     make_algo,
     score_function_loss,
 )
-from polab.algos.inventory_policies import SymmetricPolicy, order_curve
-from polab.envs.inventory import InventoryState, one_store, one_warehouse
+from polab.algos.diffsim.policies import SymmetricPolicy, order_curve
+from polab.envs.inventory.sim import InventoryState, one_store, one_warehouse
 from polab.train import train
 
 SMALL = {"n_scenarios": 64, "batch_size": 32, "horizon": 12, "warmup": 4, "dev_scenarios": 16,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from polab import plots
-from polab.algos.hdpo import HDPO, InventoryConfig, InventoryReinforce, make_algo
+from polab.algos.diffsim.hdpo import HDPO, InventoryConfig, InventoryReinforce, make_algo
 from polab.train import History, train
 
 SMALL = {"n_scenarios": 64, "batch_size": 32, "horizon": 12, "warmup": 4, "dev_scenarios": 16,

@@ -7,9 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from polab.advantages import discounted_returns
-from polab.algos.common import gaussian_logp
-from polab.algos.igt_harpg import (
+from polab.algos.pg.igt_harpg import (
     HARPG,
     NHARPG,
     NPGIGT,
@@ -27,6 +25,8 @@ from polab.algos.igt_harpg import (
     reward_to_go,
     schedule,
 )
+from polab.core.advantages import discounted_returns
+from polab.core.distributions import gaussian_logp
 from polab.envs.lqr import LQR, gaussian_log_prob_hvp, gaussian_score
 from polab.train import train
 

@@ -8,8 +8,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from polab.algos.inventory_policies import MLPPolicy
-from polab.envs.inventory import (
+from polab.algos.diffsim.policies import MLPPolicy
+from polab.envs.inventory.reference import (
+    base_stock_cost,
+    base_stock_level,
+    base_stock_policy,
+    lost_sales_dp,
+    reference_cost,
+)
+from polab.envs.inventory.sim import (
     InventoryState,
     Scenarios,
     average_cost,
@@ -20,13 +27,6 @@ from polab.envs.inventory import (
     rollout,
     sample_scenarios,
     transition,
-)
-from polab.inventory_reference import (
-    base_stock_cost,
-    base_stock_level,
-    base_stock_policy,
-    lost_sales_dp,
-    reference_cost,
 )
 
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from polab.algos.common import gaussian_logp
+from polab.core.distributions import gaussian_logp
 from polab.envs.lqr import LQR, LQREnv, gaussian_log_prob_hvp, gaussian_score
 
 F64 = torch.float64

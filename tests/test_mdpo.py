@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from polab.algos import ALGORITHMS
-from polab.algos.common import categorical_kl, gaussian_kl
-from polab.algos.mdpo import MDPO, MDPOConfig, mdpo_kl_coef, mdpo_loss, policy_kl
+from polab.algos.pg.mdpo import MDPO, MDPOConfig, mdpo_kl_coef, mdpo_loss, policy_kl
+from polab.core.distributions import categorical_kl, gaussian_kl
 from polab.train import train
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from polab.algos.morl import CMORL, CMORLConfig
-from polab.envs.mo_gym import MOGymnasiumEnv, from_mo_gymnasium
-from polab.envs.multiobjective import DeepSeaTreasure, FruitTree, make_mo
+from polab.algos.morl.cmorl import CMORL, CMORLConfig
+from polab.envs.mo.mo_gym import MOGymnasiumEnv, from_mo_gymnasium
+from polab.envs.mo.multiobjective import DeepSeaTreasure, FruitTree, make_mo
 
 DST = {"convex": "deep-sea-treasure-v0", "concave": "deep-sea-treasure-concave-v0"}
 

@@ -3,7 +3,8 @@
 import numpy as np
 import torch
 
-from polab.envs.multiobjective import (
+from polab.envs.mo.metrics import pareto_mask
+from polab.envs.mo.multiobjective import (
     DST_FRONTS,
     DeepSeaTreasure,
     EnergyRunner,
@@ -12,7 +13,6 @@ from polab.envs.multiobjective import (
     fruit_tree_front_by_enumeration,
     make_mo,
 )
-from polab.morl_metrics import pareto_mask
 
 UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
 

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from pymoo.indicators.hv import HV
 
-from polab.envs.multiobjective import DST_FRONTS
-from polab.morl_metrics import (
+from polab.envs.mo.metrics import (
     cardinality,
     crowding_distance,
     evenly_spread_preferences,
@@ -18,6 +17,7 @@ from polab.morl_metrics import (
     sparsity,
     supported_mask,
 )
+from polab.envs.mo.multiobjective import DST_FRONTS
 
 
 def test_hypervolume_2d_staircase():

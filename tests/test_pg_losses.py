@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from polab.algos.ppo import explained_variance, ppo_loss
-from polab.algos.reinforce import reinforce_loss
+from polab.algos.pg.ppo import explained_variance, ppo_loss
+from polab.algos.pg.reinforce import reinforce_loss
 
 
 def t(*xs):

@@ -5,8 +5,8 @@ shipped model's own left-padded samples; GRPO gives the same first update either
 import pytest
 import torch
 
-from polab.algos.grpo import GRPO, GRPOConfig
-from polab.algos.prefix_grouper import (
+from polab.algos.group.grpo import GRPO, GRPOConfig
+from polab.algos.group.prefix_grouper import (
     forward_cost,
     grouped_completion_logprobs,
     prefix_grouped_logprobs,

@@ -6,9 +6,8 @@ import math
 import pytest
 import torch
 
-from polab.algos.common import Rollout
-from polab.algos.mdpo_offpolicy import MDPOOff, MDPOOffConfig, mdpo_actor_loss
-from polab.algos.sac import (
+from polab.algos.pg.mdpo_off import MDPOOff, MDPOOffConfig, mdpo_actor_loss
+from polab.algos.pg.sac import (
     SAC,
     EnsembleLinear,
     SACConfig,
@@ -17,7 +16,8 @@ from polab.algos.sac import (
     squash,
     squashed_gaussian_logp,
 )
-from polab.replay import ReplayBuffer, Transitions
+from polab.core.replay import ReplayBuffer, Transitions
+from polab.core.rollout import Rollout
 from polab.train import train
 
 

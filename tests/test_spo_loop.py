@@ -8,9 +8,9 @@ import copy
 import pytest
 import torch
 
-from polab.advantages import spo_advantages
-from polab.algos.loop import LOOP, LOOPConfig
-from polab.algos.spo import SPO, SPOConfig
+from polab.algos.group.loop import LOOP, LOOPConfig
+from polab.algos.group.spo import SPO, SPOConfig
+from polab.core.advantages import spo_advantages
 from polab.train import train
 
 LOOP_SMALL = LOOPConfig(generation_batch_size=64, eval_every=0)
@@ -33,7 +33,7 @@ def test_loop_defaults_are_the_papers():
     c = LOOPConfig()
     assert (c.baseline, c.scale_rewards, c.loss_type) == ("leave_one_out", "none", "grpo")
     assert 1 - c.epsilon == pytest.approx(1 / 1.1) and 1 + c.epsilon_high == pytest.approx(1.1)
-    assert (c.num_iterations, c.abs_adv_threshold, c.weight_decay) == (2, 0.01, 0.01)
+    assert (c.update_epochs, c.abs_adv_threshold, c.weight_decay) == (2, 0.01, 0.01)
     with pytest.raises(ValueError, match="whole groups"):
         c.replace(prefix_grouper=True).validate()
 

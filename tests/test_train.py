@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import polab.algos.ppo as ppo_module
+import polab.algos.pg.ppo as ppo_module
 from polab.algos import PPO, PPOConfig
 from polab.train import History, TrainingRun, load_checkpoint, reached, train
 

@@ -1,6 +1,6 @@
 """Group view and token view of a group-relative trainer (GRPO, LOOP, SPO).
 
-:class:`GroupView` shows the last batch of a trainer built on ``polab.algos.grpo.GRPO``:
+:class:`GroupView` shows the last batch of a trainer built on ``polab.algos.group.grpo.GRPO``:
 
 * the **group view** — each prompt's G rewards and advantages as heatmaps, degenerate groups
   (all rewards equal, so all advantages 0) marked ``⊘``, and ``frac_reward_zero_std`` over the
@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from IPython.display import HTML, display
 
 from polab import plots
-from polab.algos.grpo import GRPO, GroupBatch
+from polab.algos.group.grpo import GRPO, GroupBatch
 from polab.lm.tokenizer import CharTokenizer
 from polab.train import History
 from widgets.runtime import is_live

@@ -26,7 +26,7 @@ so every quantity the estimators try to learn is known exactly:
 over trajectories, and in log₂ H steps instead of H (the dynamics are linear, so a parallel
 scan applies). :func:`gaussian_score` and :func:`gaussian_log_prob_hvp` are the policy's
 per-step ``∇log π`` and ``∇²log π·u`` in closed form (the tests check them against autograd
-of :func:`polab.algos.common.gaussian_logp`).
+of :func:`polab.core.distributions.gaussian_logp`).
 :class:`LQREnv` is the same system behind the step-by-step :class:`BatchedEnv` interface, so
 the chapter-01 algorithms can run on it too.
 

@@ -58,9 +58,8 @@ SETTINGS = {
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
                                                     "checkForUpdates": False},
 }
-# The control that sets a run's length, in order of preference (GRPO's num_iterations is
-# its inner epochs μ, so max_steps comes first).
-LENGTH_FIELDS = ("total_timesteps", "max_steps", "total_trajectories", "num_iterations")
+# The control that sets a run's length, in order of preference.
+LENGTH_FIELDS = ("total_timesteps", "total_trajectories", "num_iterations")
 # Browser console errors that do not mean a broken page. Each entry needs its reason.
 HARMLESS_CONSOLE = [
     # (none needed so far: JupyterLab 4.6 + the widget and plotly extensions log no errors)

@@ -1,6 +1,6 @@
 """Order policies for the inventory simulator: a vanilla MLP and a symmetry-aware network.
 
-Both map an :class:`~polab.envs.inventory.InventoryState` to non-negative orders, in units of
+Both map an :class:`~polab.envs.inventory.sim.InventoryState` to non-negative orders, in units of
 the mean demand (inputs divided by ``setting.scale``, outputs multiplied by it — a fixed
 rescaling the authors' code does not do, so one learning rate serves any demand scale).
 
@@ -28,8 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from polab.algos.common import mlp
-from polab.envs.inventory import InventorySetting, InventoryState
+from polab.core.networks import mlp
+from polab.envs.inventory.sim import InventorySetting, InventoryState
 
 
 def _net(n_in: int, hidden: int, layers: int, n_out: int) -> nn.Sequential:

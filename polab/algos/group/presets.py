@@ -1,9 +1,9 @@
 """Modern variants as named presets with citations (STYLE.md §11; TRL's ``paper_index.md``).
 
-A preset is a handful of :class:`~polab.algos.group.GroupConfig` fields, each with the paper
+A preset is a handful of :class:`~polab.algos.group.losses.GroupConfig` fields, each with the paper
 section it comes from. Every group preset sets the same :data:`GROUP_KNOBS`, so applying one
 after another never leaves a knob from the previous one behind; the training schedule
-(``learning_rate``, batch sizes, ``num_iterations``) stays the caller's::
+(``learning_rate``, batch sizes, ``update_epochs``) stays the caller's::
 
     cfg = PRESETS["DAPO"].apply(GRPOConfig())
     pd.DataFrame(preset_table())          # the notebook's preset table
@@ -94,7 +94,7 @@ DAPO = Preset(
 GSPO = Preset(
     "GSPO", "Zheng et al. 2025, Group Sequence Policy Optimization, arXiv 2507.18071",
     "one length-normalised ratio per sequence, clipped very tightly; it differs from GRPO "
-    "only off-policy (num_iterations > 1; §5.1 splits each rollout batch into 4 minibatches)",
+    "only off-policy (update_epochs > 1; §5.1 splits each rollout batch into 4 minibatches)",
     (Setting("loss_type", "grpo", "§4.1: sequence objective averaged over the G responses"),
      Setting("scale_rewards", "group", "§4.1: group-normalised advantage"),
      Setting("baseline", "group_mean", "§4.1"),
@@ -113,7 +113,7 @@ RLOO = Preset(
      Setting("scale_rewards", "none", "§3: A_i = r_i - mean_{j≠i} r_j, unscaled"),
      Setting("baseline", "leave_one_out", "§3: RLOO estimator (Kool et al. 2019)"),
      Setting("importance_sampling_level", "token", "on-policy REINFORCE: ratios are 1"),
-     Setting("epsilon", 0.2, "no clipping in the paper; inactive with num_iterations=1"),
+     Setting("epsilon", 0.2, "no clipping in the paper; inactive with update_epochs=1"),
      Setting("epsilon_high", 0.2, "as epsilon"),
      Setting("beta", 0.0, "the paper's KL is a reward penalty; polab's β is a loss term, off"),
      Setting("mask_truncated_completions", False, "not in the paper")),

@@ -6,7 +6,7 @@ operations from the authors' verl recipe (``spo/spo_ray_trainer.py``). GRPO's ba
 mean of G samples of the same prompt; when all G agree (all right or all wrong) every
 advantage is 0 and the group is wasted. SPO samples one completion per prompt and uses a
 Beta(α, β) estimate ``p̂(x)`` of the prompt's success rate, kept across iterations by
-:class:`~polab.algos.spo_tracker.SPOTracker`:
+:class:`~polab.algos.group.spo_tracker.SPOTracker`:
 
 1. GROUPS — draw ``generation_batch_size`` distinct prompts of a fixed training pool with
    probability ∝ ``sqrt(p̂(1-p̂)) + 0.05`` (``prioritized``; uniform otherwise);
@@ -23,10 +23,10 @@ policy (the authors use 8); they are generated when the trainer is built and are
 counted in ``global_step`` (``offline_samples × num_train_prompts`` extra samples, reported
 as ``spo/offline_samples``).
 
-What this version keeps and changes: GRPO's trainer (``polab.algos.grpo``) with its
+What this version keeps and changes: GRPO's trainer (``polab.algos.group.grpo``) with its
 ``build_groups``, ``compute_advantages`` and ``after_update`` hooks replaced; the pool is a
 fixed set of ``num_train_prompts`` problems drawn from the task (never held-out ones); the
-tracker's own deviations from the authors' code are listed in ``polab.algos.spo_tracker``.
+tracker's own deviations from the authors' code are listed in ``polab.algos.group.spo_tracker``.
 
 Taught in notebooks/03_grpo_family.ipynb.
 """
@@ -39,11 +39,11 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from polab.advantages import spo_advantages
-from polab.algos.grpo import GRPO, GroupBatch, GRPOConfig
-from polab.algos.prefix_grouper import scoring_samples
-from polab.algos.spo_tracker import SPOTracker
+from polab.algos.group.grpo import GRPO, GroupBatch, GRPOConfig
+from polab.algos.group.prefix_grouper import scoring_samples
+from polab.algos.group.spo_tracker import SPOTracker
 from polab.config import param
+from polab.core.advantages import spo_advantages
 from polab.lm.evaluate import evaluate
 from polab.lm.generate import completion_logprobs
 from polab.lm.model import GPT

@@ -27,8 +27,8 @@ from typing import Literal
 
 import torch
 
-from polab.advantages import ScaleRewards
 from polab.config import Config, param
+from polab.core.advantages import ScaleRewards
 
 LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
 ImportanceSamplingLevel = Literal["token", "sequence", "trajectory"]
@@ -195,7 +195,7 @@ class GroupConfig(Config):
 
     An algorithm's config subclasses this and adds its own fields and ``rules()``. Defaults
     are sized for polab's tiny character GPT on a 2-core CPU (``LM_FEASIBILITY.md``), not
-    TRL's (lr 1e-6, 256 tokens); ``polab.presets`` holds the papers' settings.
+    TRL's (lr 1e-6, 256 tokens); ``polab.algos.group.presets`` holds the papers' settings.
     """
 
     seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
@@ -207,7 +207,7 @@ class GroupConfig(Config):
                                        low=1, high=4096)
     temperature: float = param(1.0, help="sampling temperature", low=0.05, high=2.0)
     learning_rate: float = param(3e-4, help="Adam learning rate", low=1e-6, high=1e-2, log=True)
-    num_iterations: int = param(1, help="updates per generated batch (μ in GRPO's Algorithm 1)",
+    update_epochs: int = param(1, help="updates per generated batch (μ in GRPO's Algorithm 1)",
                                 low=1, high=16, paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
     beta: float = param(0.0, help="weight of the k3 KL to the reference model (0 = no ref)",
                         low=0.0, high=1.0, paper="Shao et al. 2024 (DeepSeekMath) eq. 4")

@@ -7,16 +7,16 @@ one copy of the LLM: per task, K rollouts scored by the environment; the baselin
 the mean return of the *other* K−1; rollouts with ``|A| < 0.01`` are dropped; then a few
 epochs of per-token clipped PPO over minibatches shuffled across tasks.
 
-LOOP is :class:`~polab.algos.grpo.GRPO` with other defaults and one hook changed:
+LOOP is :class:`~polab.algos.group.grpo.GRPO` with other defaults and one hook changed:
 
 * ``baseline="leave_one_out"``, ``scale_rewards="none"`` (``adv_normalization: false``):
-  ``A_i = R_i - mean_{j≠i} R_j`` (``polab.advantages.group_advantages``);
-* ``select_rows`` = ``polab.advantages.small_advantage_filter`` with ``abs_adv_threshold``;
+  ``A_i = R_i - mean_{j≠i} R_j`` (``polab.core.advantages.group_advantages``);
+* ``select_rows`` = ``polab.core.advantages.small_advantage_filter`` with ``abs_adv_threshold``;
 * per-token ratio clipped to ``[1/(1+ε), 1+ε]`` with ε = 0.1 — stored as TRL's pair
   ``(epsilon, epsilon_high) = loop_clip_epsilons(0.1) = (0.1/1.1, 0.1)``;
 * ``loss_type="grpo"`` (mean over each rollout's tokens, then over the minibatch:
   ``pg_per_token``); ``importance_sampling_level="trajectory"`` gives ``pg_per_trajectory``;
-* 2 epochs (``num_iterations``) of shuffled minibatches; AdamW with weight decay 0.01.
+* 2 epochs (``update_epochs``) of shuffled minibatches; AdamW with weight decay 0.01.
 
 What this version keeps and changes:
 
@@ -40,10 +40,10 @@ from typing import Literal
 
 import torch
 
-from polab.advantages import small_advantage_filter
-from polab.algos.group import LossType, loop_clip_epsilons
-from polab.algos.grpo import GRPO, GroupBatch, GRPOConfig
+from polab.algos.group.grpo import GRPO, GroupBatch, GRPOConfig
+from polab.algos.group.losses import LossType, loop_clip_epsilons
 from polab.config import param
+from polab.core.advantages import small_advantage_filter
 
 LOOP_EPSILON = 0.1
 """ml-loop's ``ppo_eps``; the clip interval is ``[1/(1+ε), 1+ε]``."""
@@ -67,7 +67,7 @@ class LOOPConfig(GRPOConfig):
                                 high=1.0)
     learning_rate: float = param(1e-4, help="AdamW learning rate (a third of GRPO's: LOOP takes "
                                  "8 steps per batch, GRPO 2)", low=1e-6, high=1e-2, log=True)
-    num_iterations: int = param(2, help="epochs over each batch", low=1, high=16)
+    update_epochs: int = param(2, help="epochs over each batch", low=1, high=16)
     num_minibatches: int = param(4, help="shuffled minibatches per epoch (across tasks)",
                                  low=1, high=64)
     weight_decay: float = param(0.01, help="AdamW weight decay", low=0.0, high=1.0)

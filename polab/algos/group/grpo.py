@@ -2,7 +2,7 @@
 
 Shao et al. 2024, *DeepSeekMath*, arXiv 2402.03300, §4.1 (Algorithm 1); knob names and the
 loss follow TRL's ``GRPOTrainer``. Dr. GRPO and DAPO are presets of the same trainer
-(``polab.presets``: ``PRESETS["DAPO"].apply(GRPOConfig())``).
+(``polab.algos.group.presets``: ``PRESETS["DAPO"].apply(GRPOConfig())``).
 
 One ``step()``, top to bottom:
 
@@ -14,8 +14,8 @@ One ``step()``, top to bottom:
 4. ADVANTAGES — ``compute_advantages``: ``(r - mean_group) / (std_group + 1e-4)`` or the
    preset's variant (``scale_rewards``, ``baseline``);
 5. LOSS + UPDATE — over the rows ``select_rows`` keeps and the tokens ``token_mask`` keeps:
-   ``num_iterations`` passes × ``num_minibatches`` Adam steps on the clipped surrogate
-   (``polab.algos.group.clipped_surrogate_loss``) plus ``extra_loss``; log-probs come from
+   ``update_epochs`` passes × ``num_minibatches`` Adam steps on the clipped surrogate
+   (``polab.algos.group.losses.clipped_surrogate_loss``) plus ``extra_loss``; log-probs come from
    ``score`` (one forward over prompt + completion, or Prefix Grouper's shared-prefix one);
 6. ``after_update`` — state that must see the updated policy (SPO's tracker).
 
@@ -23,13 +23,13 @@ The six names in ``code`` are the **hooks**: plain methods, so a later chapter s
 ``GRPO`` (or assigns a function to the instance) and changes one of them — budgets or hints in
 ``build_groups``, shaped rewards in ``compute_rewards``, per-token advantages in
 ``compute_advantages``, token selections in ``token_mask``, new loss terms in ``extra_loss``.
-``polab.algos.loop`` and ``polab.algos.spo`` are built that way.
+``polab.algos.group.loop`` and ``polab.algos.group.spo`` are built that way.
 
 What this version keeps and changes:
 
 1. The ratio's "old" log-probs are the sampler's own (``Samples.logprobs``, same temperature);
    they equal the training forward's to ~1e-6 (``logprob_mismatch`` logs the gap, LOOP's
-   step-0 check), so with ``num_iterations = 1`` the ratio is 1 and the loss is REINFORCE
+   step-0 check), so with ``update_epochs = 1`` the ratio is 1 and the loss is REINFORCE
    with group baselines, as in TRL.
 2. Generation stops at the task's own limit (enough for any correct answer and EOS) when that
    is shorter than ``max_completion_length``; Dr. GRPO's constant normaliser uses the same
@@ -37,7 +37,7 @@ What this version keeps and changes:
 3. Defaults are the tiny-LM recipe of ``LM_FEASIBILITY.md`` (64 prompts × 8, lr 3e-4, Adam
    betas (0.9, 0.99), grad clip 1, no KL), not TRL's (lr 1e-6 for billion-parameter models).
 4. Held-out greedy pass@1 (``eval/pass@1``) is measured after the first update, every
-   ``eval_every`` updates and after the last one (``max_steps``), on the policy after that
+   ``eval_every`` updates and after the last one (``num_iterations``), on the policy after that
    iteration's update (so it belongs at the record's ``samples``); its time is kept out of
    ``time/train_s``.
 
@@ -52,10 +52,10 @@ from typing import Any
 
 import torch
 
-from polab.advantages import frac_reward_zero_std, group_advantages
-from polab.algos.group import GroupConfig, clipped_surrogate_loss, mask_truncated
-from polab.algos.prefix_grouper import grouped_completion_logprobs
+from polab.algos.group.losses import GroupConfig, clipped_surrogate_loss, mask_truncated
+from polab.algos.group.prefix_grouper import grouped_completion_logprobs
 from polab.config import param
+from polab.core.advantages import frac_reward_zero_std, group_advantages
 from polab.device import pick_device
 from polab.lm.evaluate import evaluate
 from polab.lm.generate import Samples, completion_logprobs, generate
@@ -68,7 +68,7 @@ from polab.lm.tasks import Problems, Task
 class GRPOConfig(GroupConfig):
     """GRPO's knobs: :class:`GroupConfig` (TRL's names) plus the optimiser and the schedule."""
 
-    num_iterations: int = param(2, help="updates per generated batch (μ in GRPO's Algorithm 1)",
+    update_epochs: int = param(2, help="updates per generated batch (μ in GRPO's Algorithm 1)",
                                 low=1, high=16, paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
     num_minibatches: int = param(1, help="Adam steps per pass over the batch (shuffled rows, "
                                  "or groups with prefix_grouper; TRL's steps_per_generation)",
@@ -88,7 +88,7 @@ class GRPOConfig(GroupConfig):
     eval_every: int = param(10, help="updates between held-out greedy pass@1 checks "
                             "(also after the first and the last; 0 = never)", low=0,
                             high=100_000)
-    max_steps: int = param(120, help="iterations (generation batches) in a run",
+    num_iterations: int = param(120, help="iterations (generation batches) in a run",
                            low=1, high=100_000)
 
     def rules(self) -> list[tuple[bool, str]]:
@@ -195,7 +195,7 @@ class GRPO:
         return self.task.reward(problems, samples.completion_ids)
 
     def compute_advantages(self, batch: GroupBatch) -> torch.Tensor:
-        """``(B,)`` group-relative advantages (``polab.advantages.group_advantages``)."""
+        """``(B,)`` group-relative advantages (``polab.core.advantages.group_advantages``)."""
         c = self.config
         return group_advantages(batch.rewards, c.num_generations, scale_rewards=c.scale_rewards,
                                 leave_one_out=c.baseline == "leave_one_out")
@@ -260,7 +260,7 @@ class GRPO:
         self.train_cpu_seconds += time.process_time() - cpu
         self.last_batch = batch
         if c.eval_every and (self.iteration == 1 or self.iteration % c.eval_every == 0
-                             or self.iteration == c.max_steps):
+                             or self.iteration == c.num_iterations):
             metrics.update(self.evaluate())
         metrics.update(self.batch_metrics(batch), **losses)
         metrics.update({"samples": float(self.global_step), "time/train_s": self.train_seconds,
@@ -269,13 +269,13 @@ class GRPO:
         return metrics
 
     def update(self, batch: GroupBatch) -> dict[str, float]:
-        """``num_iterations`` passes over the kept rows, each in ``num_minibatches`` shuffled
+        """``update_epochs`` passes over the kept rows, each in ``num_minibatches`` shuffled
         Adam steps (whole groups with ``prefix_grouper``); returns the loss metrics averaged
         over the steps, and the sampler-vs-trainer log-prob gap before the first step."""
         c = self.config
         units = self._units(batch.keep.nonzero().squeeze(1))
         records: list[dict[str, torch.Tensor]] = []
-        for _ in range(c.num_iterations if len(units) else 0):
+        for _ in range(c.update_epochs if len(units) else 0):
             if c.num_minibatches > 1:
                 units = units[torch.randperm(len(units), generator=self.generator).to(
                     units.device)]

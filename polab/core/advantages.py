@@ -175,7 +175,7 @@ def small_advantage_filter(advantages: torch.Tensor, threshold: float = 0.01,
 #
 # Xu & Ding 2025, "Single-stream Policy Optimization", arXiv 2509.13232; constants from the
 # authors' verl recipe (``spo/spo_ray_trainer.py``). The stateful tracker that holds α, β
-# per prompt is ``polab.algos.spo_tracker.SPOTracker``; these are its pure parts.
+# per prompt is ``polab.algos.group.spo_tracker.SPOTracker``; these are its pure parts.
 
 def spo_offline_prior(successes: torch.Tensor, num_samples: int, rho_min: float = 0.875
                       ) -> tuple[torch.Tensor, torch.Tensor]:

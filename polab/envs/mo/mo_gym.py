@@ -2,7 +2,7 @@
 
 `MO-Gymnasium <https://mo-gymnasium.farama.org>`_ (Farama) is the reference library of
 multi-objective RL environments. :class:`MOGymnasiumEnv` holds ``num_envs`` copies of one of
-them and presents them as a :class:`~polab.envs.multiobjective.MOBatchedEnv`: tensors in and
+them and presents them as a :class:`~polab.envs.mo.multiobjective.MOBatchedEnv`: tensors in and
 out, rewards ``(N, K)``, same-step auto-reset with ``info["final_obs"]``. MO-Gymnasium's own
 vector env resets on the *next* step, and gymnasium's ``SyncVectorEnv`` stores scalar rewards,
 so the copies are stepped here, one after another on the CPU: an adapter's cost, paid for
@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from polab.envs.multiobjective import MOBatchedEnv
+from polab.envs.mo.multiobjective import MOBatchedEnv
 
 MO_GYM_PREFIX = "mo-gym:"
 

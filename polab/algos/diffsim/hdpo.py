@@ -41,12 +41,13 @@ from typing import Any, Literal
 
 import torch
 
-from polab.advantages import discounted_returns
-from polab.algos.common import gaussian_logp
-from polab.algos.inventory_policies import make_policy
+from polab.algos.diffsim.policies import make_policy
 from polab.config import Config, param
+from polab.core.advantages import discounted_returns
+from polab.core.distributions import gaussian_logp
 from polab.device import pick_device, seed_everything
-from polab.envs.inventory import (
+from polab.envs.inventory.reference import reference_cost
+from polab.envs.inventory.sim import (
     InventorySetting,
     InventoryState,
     Scenarios,
@@ -57,7 +58,6 @@ from polab.envs.inventory import (
     rollout,
     sample_scenarios,
 )
-from polab.inventory_reference import reference_cost
 
 SPLIT_SEEDS = {"train": 0, "dev": 1_000_003, "test": 2_000_003}
 """Offsets added to ``config.seed`` for each scenario set (the test set never overlaps)."""

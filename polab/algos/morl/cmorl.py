@@ -2,7 +2,7 @@
 linear-scalarisation baseline it is compared with. Card 4; code: github.com/RuohLiuq/C-MORL.
 
 Both train a *population* of PPO policies on a multi-objective environment
-(``polab.envs.multiobjective``: rewards ``(N, K)``). All policies of a stage are one
+(``polab.envs.mo.multiobjective``: rewards ``(N, K)``). All policies of a stage are one
 :class:`StackedActorCritic` — weights stacked ``(P, in, out)``, one ``baddbmm`` per layer —
 so P policies act, learn and are evaluated together, never one after another.
 
@@ -37,7 +37,7 @@ Differences from the card / the authors' code, all noted here:
    normalised returns): with raw DST returns and ``t = 20`` the barrier, whose gradient scales
    with the episode length ``H``, holds every extension far inside its constraint.
 2. The barrier form is inferred (``cmorl-ipo``'s file was not available). The CPO form of the
-   code (``update_method="cpo"``, :mod:`polab.algos.cpo`: conjugate gradients on Fisher-vector
+   code (``update_method="cpo"``, :mod:`polab.algos.morl.cpo`: conjugate gradients on Fisher-vector
    products, damping 1e-2, 10 steps, closed-form dual, no line search) takes one constraint, so
    two objectives; its KL radius defaults to 0.01 (TRPO's) rather than the code's 1e-5, with
    which a 10-iteration extension barely moves, and its constraint is the return estimate
@@ -62,8 +62,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from polab.advantages import gae
-from polab.algos.common import (
+from polab.algos.morl.cpo import conjugate_gradient, cpo_direction, cpo_dual, member_dot
+from polab.config import Config, param
+from polab.core.advantages import gae
+from polab.core.distributions import (
     categorical_entropy,
     categorical_kl,
     categorical_logp,
@@ -73,12 +75,8 @@ from polab.algos.common import (
     gaussian_logp,
     gaussian_sample,
 )
-from polab.algos.cpo import conjugate_gradient, cpo_direction, cpo_dual, member_dot
-from polab.config import Config, param
 from polab.device import pick_device, seed_everything
-from polab.envs.mo_gym import MO_GYM_PREFIX, MO_GYM_REFERENCE_POINTS
-from polab.envs.multiobjective import MO_ENVS, MOBatchedEnv, make_mo
-from polab.morl_metrics import (
+from polab.envs.mo.metrics import (
     cardinality,
     crowding_distance,
     evenly_spread_preferences,
@@ -88,6 +86,8 @@ from polab.morl_metrics import (
     random_preferences,
     sparsity,
 )
+from polab.envs.mo.mo_gym import MO_GYM_PREFIX, MO_GYM_REFERENCE_POINTS
+from polab.envs.mo.multiobjective import MO_ENVS, MOBatchedEnv, make_mo
 
 CPO_DAMPING = 1e-2
 """Fisher damping of the ``cpo`` form (the authors' code)."""
@@ -527,7 +527,7 @@ class _Population:
 
     def _cpo_update(self, ro: dict[str, torch.Tensor], adv: torch.Tensor,
                     ret: torch.Tensor) -> dict[str, float]:
-        """The ``cpo`` extension form: one CPO step (:mod:`polab.algos.cpo`) per iteration for
+        """The ``cpo`` extension form: one CPO step (:mod:`polab.algos.morl.cpo`) per iteration for
         every member's actor — objective ``l``'s standardised advantage as ``g``; the other
         objective's return estimate ``Ĝ_i = Ĵ_i + H·mean((ρ-1)Â_i)`` (as in the barrier form)
         as the constraint, violation ``c = b_i - Ĵ_i`` — then the critics by Adam."""

@@ -2,7 +2,7 @@
 
 * **Backlogged store** — the base-stock policy ``a_t = max(S - IP_t, 0)`` (``IP`` = on hand +
   in flight) is optimal. The order placed in period ``t`` is on hand for the demand of period
-  ``t + L`` (see :mod:`polab.envs.inventory`), so the cost of that period is a newsvendor cost
+  ``t + L`` (see :mod:`polab.envs.inventory.sim`), so the cost of that period is a newsvendor cost
   of the *lead-time demand over L + 1 periods* ``X = D_t + … + D_{t+L}``:
 
       G(S) = E[p (X - S)^+ + h (S - X)^+],   S* = min{S : P(X ≤ S) ≥ p / (p + h)}
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from polab.envs.inventory import InventorySetting, InventoryState
+from polab.envs.inventory.sim import InventorySetting, InventoryState
 
 
 def poisson_pmf(mean: float, n: int) -> torch.Tensor:

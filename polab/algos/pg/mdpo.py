@@ -24,7 +24,7 @@ What this version keeps and changes relative to the reference code:
    ``1 - (i-1)/K``, i.e. ``t = 1 + 1/K`` first. ``1/t_k`` is capped at ``max_kl_coef``
    (card 20, pitfall 3), which also keeps a run continued past ``K`` iterations finite.
 3. Rollouts, networks, GAE and truncation bootstrapping are PPO's: :class:`MDPO` subclasses
-   :class:`~polab.algos.ppo.PPO` and replaces only the update. One Adam holds actor and
+   :class:`~polab.algos.pg.ppo.PPO` and replaces only the update. One Adam holds actor and
    critic; their steps touch disjoint parameters, so this equals the code's two optimisers.
 4. Defaults are tuned for CartPole-v1 on a laptop CPU (32 envs × 64 steps, lr 3e-3, 8 critic
    minibatches); the code's are MuJoCo's (1 env, 1024 steps, lr 3e-4, λ 0.98, minibatch 128).
@@ -42,18 +42,18 @@ from typing import Any, Literal
 
 import torch
 
-from polab.advantages import normalize
-from polab.algos.common import (
+from polab.algos.pg.ppo import PPO, PPOConfig, explained_variance, value_loss
+from polab.config import Config, param
+from polab.core.advantages import normalize
+from polab.core.distributions import (
     categorical_entropy,
     categorical_kl,
     categorical_logp,
-    collect,
     gaussian_entropy,
     gaussian_kl,
     gaussian_logp,
 )
-from polab.algos.ppo import PPO, PPOConfig, explained_variance, value_loss
-from polab.config import Config, param
+from polab.core.rollout import collect
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import torch
 
-from polab.advantages import (
+from polab.core.advantages import (
     policy_drift,
     spo_advantages,
     spo_forgetting,

@@ -21,7 +21,7 @@ What this version keeps and changes relative to the reference code:
    ``klcoeff = 1.0, lam = 0.2`` is ``kl_coef = 0.8, alpha = 0.2``, the defaults here.
 2. ``1/t_k`` is constant, as in the code (its annealing is commented out there).
 3. ``copy_every`` counts gradient steps (the code counts environment steps, one gradient step
-   each). Everything else is :class:`~polab.algos.sac.SAC` (see its docstring for what it
+   each). Everything else is :class:`~polab.algos.pg.sac.SAC` (see its docstring for what it
    changes relative to stable-baselines' SAC).
 
 Taught in notebooks/02_variance_and_trust_regions.ipynb.
@@ -35,10 +35,10 @@ from typing import Any
 
 import torch
 
-from polab.algos.sac import SAC, SACConfig, squashed_gaussian_logp
+from polab.algos.pg.sac import SAC, SACConfig, squashed_gaussian_logp
 from polab.config import param
+from polab.core.replay import Transitions
 from polab.envs.base import BatchedEnv
-from polab.replay import Transitions
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def mdpo_actor_loss(logp_pi: torch.Tensor, old_logp_pi: torch.Tensor, q_pi: torc
 
 
 class MDPOOff(SAC):
-    """Off-policy MDPO: :class:`~polab.algos.sac.SAC` with :func:`mdpo_actor_loss` and a frozen
+    """Off-policy MDPO: :class:`~polab.algos.pg.sac.SAC` with :func:`mdpo_actor_loss` and a frozen
     copy ``π_k`` of the actor, refreshed every ``copy_every`` gradient steps."""
 
     config: MDPOOffConfig

@@ -19,7 +19,7 @@ on-hand inventory (after this period's arrival), column ``k ≥ 1`` the order ar
 
 The warehouse (lead time ``L_w``, holding cost ``h_w``) pays ``h_w`` per unit left after
 shipping and is replenished by an uncapacitated supplier. The exact references in
-:mod:`polab.inventory_reference` use exactly this order of events.
+:mod:`polab.envs.inventory.reference` use exactly this order of events.
 
 Taught in notebooks/10_differentiable_simulation.ipynb.
 """

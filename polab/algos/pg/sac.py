@@ -31,7 +31,7 @@ What this version keeps and changes:
    On a 2-core CPU this cut an update from 5.2 to 3.0 ms.
 
 :class:`SAC` keeps its actor objective in :meth:`SAC.actor_loss` so that off-policy MDPO
-(polab.algos.mdpo_offpolicy) changes only that. Taught in
+(polab.algos.pg.mdpo_off) changes only that. Taught in
 notebooks/02_variance_and_trust_regions.ipynb.
 """
 
@@ -46,17 +46,12 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from polab.algos.common import (
-    EpisodeTracker,
-    collect,
-    gaussian_logp,
-    gaussian_sample,
-    mlp,
-    start_run,
-)
 from polab.config import Config, param
+from polab.core.distributions import gaussian_logp, gaussian_sample
+from polab.core.networks import mlp
+from polab.core.replay import ReplayBuffer, Transitions
+from polab.core.rollout import EpisodeTracker, collect, start_run
 from polab.envs.base import BatchedEnv
-from polab.replay import ReplayBuffer, Transitions
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -155,7 +150,7 @@ def sac_actor_loss(logp_pi: torch.Tensor, q_pi: torch.Tensor,
 
 class SquashedGaussianActor(nn.Module):
     """``u ~ N(μ(s), σ(s)²)``, ``a = bias + scale · tanh(u)`` in the env's action box; usable
-    by :func:`~polab.algos.common.collect` (``discrete``, ``act``)."""
+    by :func:`~polab.core.rollout.collect` (``discrete``, ``act``)."""
 
     discrete = False
 

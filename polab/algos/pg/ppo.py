@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
-from polab.advantages import gae, normalize
-from polab.algos.common import ActorCritic, EpisodeTracker, Rollout, collect, start_run
 from polab.config import Config, param
+from polab.core.advantages import gae, normalize
+from polab.core.networks import ActorCritic
+from polab.core.rollout import EpisodeTracker, Rollout, collect, start_run
 from polab.envs.base import BatchedEnv
 
 
@@ -112,7 +113,7 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.T
 def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
                clip_coef: float | None) -> torch.Tensor:
     """PPO's value loss ``½ mean(max((V-R)², (V_old + clip(V-V_old, -ε, ε) - R)²))``; with
-    ``clip_coef=None`` the plain ``½ mean((V-R)²)``. Shared with MDPO (polab.algos.mdpo)."""
+    ``clip_coef=None`` the plain ``½ mean((V-R)²)``. Shared with MDPO (polab.algos.pg.mdpo)."""
     if clip_coef is None:
         return 0.5 * ((new_values - returns) ** 2).mean()
     v_clipped = old_values + (new_values - old_values).clamp(-clip_coef, clip_coef)

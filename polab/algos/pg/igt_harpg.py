@@ -65,7 +65,7 @@ def schedule(t: int, scale: float, exponent: float) -> float:
 
 def reward_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     """``G_h = Σ_{t≥h} γ^t r_t`` over time-major ``rewards (H, *batch)`` (discounted from the
-    start, as in GPOMDP: ``γ^h`` times :func:`polab.advantages.discounted_returns`)."""
+    start, as in GPOMDP: ``γ^h`` times :func:`polab.core.advantages.discounted_returns`)."""
     H = rewards.shape[0]
     discounts = gamma ** torch.arange(H, dtype=rewards.dtype, device=rewards.device)
     weighted = discounts.reshape(H, *[1] * (rewards.dim() - 1)) * rewards

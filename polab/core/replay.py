@@ -2,7 +2,7 @@
 
 Preallocated tensors on the algorithm's device, filled as a ring: ``add`` writes a batch of
 transitions at once (no Python loop over them), ``sample`` draws a uniform minibatch with a
-seeded generator. ``add_rollout`` stores a time-major :class:`~polab.algos.common.Rollout`:
+seeded generator. ``add_rollout`` stores a time-major :class:`~polab.core.rollout.Rollout`:
 the next observation of every step is ``final_obs`` (the true last observation where an
 episode ended, the next observation otherwise, polab.envs.base), and only ``terminated``
 stops the bootstrap — a time-limit truncation is not a death (STYLE.md §6).
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from polab.algos.common import Rollout
+from polab.core.rollout import Rollout
 
 
 class Transitions(NamedTuple):

@@ -22,16 +22,10 @@ from typing import Any
 
 import torch
 
-from polab.advantages import discounted_returns
-from polab.algos.common import (
-    ActorCritic,
-    EpisodeTracker,
-    Rollout,
-    collect,
-    first_episode_mask,
-    start_run,
-)
 from polab.config import Config, param
+from polab.core.advantages import discounted_returns
+from polab.core.networks import ActorCritic
+from polab.core.rollout import EpisodeTracker, Rollout, collect, first_episode_mask, start_run
 from polab.envs.base import BatchedEnv
 
 

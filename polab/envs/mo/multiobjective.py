@@ -14,7 +14,8 @@ build them directly or with :func:`make_mo`.
   of radius 10 (every fruit Pareto-optimal, the front concave).
 * :class:`EnergyRunner` — a continuous 1-D runner: speed vs energy, both to be maximised.
 
-``make_mo("mo-gym:<id>", n)`` wraps any MO-Gymnasium environment instead (:mod:`polab.envs.mo_gym`);
+``make_mo("mo-gym:<id>", n)`` wraps any MO-Gymnasium environment instead
+(:mod:`polab.envs.mo.mo_gym`);
 tests/test_mo_gymnasium_parity.py checks that polab's DST and Fruit-Tree match MO-Gymnasium's.
 
 Each env states a fixed hypervolume reference point (``reference_point``) and where it comes
@@ -175,7 +176,7 @@ def dst_front_by_enumeration(map_name: str) -> np.ndarray:
     """The Pareto front of a DST map by exact enumeration: for every treasure cell, the fewest
     steps to reach it without crossing another treasure or the sea floor (breadth-first search
     from the start), giving the return ``(value, -steps)``; then the non-dominated ones."""
-    from polab.morl_metrics import pareto_front
+    from polab.envs.mo.metrics import pareto_front
 
     grid = np.array(DST_MAPS[map_name])
     size = grid.shape[0]
@@ -320,7 +321,7 @@ class FruitTree(MOBatchedEnv):
 def fruit_tree_front_by_enumeration(env: FruitTree) -> np.ndarray:
     """The front by exact enumeration: play all ``2**depth`` action sequences (one env copy
     each, batched), sum their reward vectors and keep the non-dominated returns."""
-    from polab.morl_metrics import pareto_front
+    from polab.envs.mo.metrics import pareto_front
 
     paths = torch.tensor(list(itertools.product((0, 1), repeat=env.depth)), device=env.device)
     probe = FruitTree(len(paths), env.device, objectives=env.reward_dim)
@@ -406,9 +407,9 @@ MO_ENVS = {
 def make_mo(name: str, num_envs: int, device: str | torch.device | None = None,
             seed: int | None = None) -> MOBatchedEnv:
     """Build ``num_envs`` copies of the multi-objective environment ``name``: one of
-    :data:`MO_ENVS`, or ``"mo-gym:<id>"`` for MO-Gymnasium's ``<id>`` (:mod:`polab.envs.mo_gym`,
+    :data:`MO_ENVS`, or ``"mo-gym:<id>"`` for MO-Gymnasium's ``<id>`` (:mod:`polab.envs.mo.mo_gym`,
     stepped by MO-Gymnasium on the CPU)."""
-    from polab.envs.mo_gym import MO_GYM_PREFIX, MOGymnasiumEnv
+    from polab.envs.mo.mo_gym import MO_GYM_PREFIX, MOGymnasiumEnv
 
     if name.startswith(MO_GYM_PREFIX):
         return MOGymnasiumEnv(name[len(MO_GYM_PREFIX):], num_envs, device=device, seed=seed)
