@@ -171,11 +171,12 @@ def test_prefix_grouper_refuses_a_row_filter_that_splits_groups():
 def test_group_view_figure_marks_degenerate_groups():
     rewards = np.array([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0.0]])
     adv = rewards - rewards.mean(1, keepdims=True)
-    h = History([{"samples": 32.0, "frac_reward_zero_std": 0.5},
-                 {"samples": 64.0, "frac_reward_zero_std": 2 / 3}])
+    h = History([{"global_step": 32.0, "frac_reward_zero_std": 0.5},
+                 {"global_step": 64.0, "frac_reward_zero_std": 2 / 3}])
     fig = plots.group_view_figure(rewards, adv, ["1+2=", "3+4=", "5+6="], h)
     assert list(fig.data[0].y) == ["1+2=", "⊘ 3+4=", "⊘ 5+6="]
-    assert list(fig.data[2].y) == [0.5, 2 / 3]
+    assert list(fig.data[2].x) == [32.0, 64.0] and list(fig.data[2].y) == [0.5, 2 / 3]
+    assert fig.layout.xaxis3.title.text == "completions sampled"
 
 
 def test_token_html_colours_by_sign_and_escapes():

@@ -43,7 +43,8 @@ def test_inventory_charts_are_what_the_algorithms_report():
         assert set(chart.y) <= reported, chart
         assert chart.x == "iteration"
     assert set(plots.REINFORCE_INVENTORY_CHARTS) - set(plots.INVENTORY_CHARTS) == {
-        plots.Chart("exploration std σ", ("exploration_std",), x="iteration")}
+        plots.Chart("exploration std σ", ("exploration_std",), x="iteration",
+                    x_label="gradient steps")}
 
 
 def test_gap_curves_floor_mean_and_missing_evaluations():
@@ -58,7 +59,7 @@ def test_gap_curves_floor_mean_and_missing_evaluations():
     assert list(seed0.customdata) == [40.0, 2.0, -0.5]  # … its true value in the hover
     assert list(mean.y) == [30.0, 1.5, 0.01] and list(mean.customdata) == [30.0, 1.5, 0.0]
     assert list(single.y) == [50.0, 5.0, 3.0] and single.showlegend
-    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "gradient step"
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "gradient steps"
     assert fig.layout.shapes[0].y0 == 0.3
 
 

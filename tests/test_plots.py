@@ -1,0 +1,46 @@
+"""polab.plots: every chart table reads the histories' one x-axis column, ``global_step``
+(``time`` and ``iteration`` only where a chart is about wall time or iterations), titled by
+the chart's ``x_label``; the package face re-exports every family's names."""
+
+import numpy as np
+import pytest
+
+from polab import plots
+from polab.train import History
+
+TABLES = {name: getattr(plots, name) for name in plots.__all__ if name.endswith("_CHARTS")}
+PER_ITERATION = {("MDPO_CHARTS", "losses/kl"), ("MDPO_CHARTS", "mdpo/kl_coef")}
+"""Charts whose x-axis is the iteration by meaning (besides the HDPO family's gradient steps:
+its card's figures are per gradient step)."""
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_chart_tables_use_global_step(name):
+    for chart in TABLES[name]:
+        assert chart.x in ("global_step", "time", "iteration"), chart
+        assert not {"samples", "trajectories"} & {chart.x, *chart.y}, chart
+        if chart.x == "iteration" and "INVENTORY" not in name:
+            assert (name, chart.y[0]) in PER_ITERATION, chart
+
+
+def test_x_label_titles_the_axis():
+    h = History([{"global_step": 8.0 * (i + 1), "grad_error": 0.5 / (i + 1)}
+                 for i in range(3)])
+    fig = plots.dashboard(h, plots.LQR_CHARTS)
+    assert fig.layout.xaxis.title.text == "trajectories per run"
+    assert list(fig.data[3].x) == [8.0, 16.0, 24.0]  # grad_error vs global_step
+    assert plots.dashboard(h, plots.LM_CHARTS).layout.xaxis.title.text == "completions sampled"
+    assert plots.dashboard(h, plots.RL_CHARTS).layout.xaxis.title.text == "env steps"
+    assert plots.dashboard(h, plots.RL_CHARTS).layout.xaxis2.title.text == "wall time (s)"
+    lc = plots.learning_curves(h, y="grad_error", x_label="completions sampled")
+    assert lc.layout.xaxis.title.text == "completions sampled"
+    assert np.allclose(lc.data[0].x[[0, -1]], [8.0, 24.0])
+
+
+def test_quantile_bands_against_global_step():
+    h = History([{"global_step": float(t), "optimality_gap": 1.0 / t,
+                  "optimality_gap_q25": 0.5 / t, "optimality_gap_q75": 2.0 / t}
+                 for t in (1, 10, 100)])
+    fig = plots.quantile_bands({"a": h}, slopes={"rate": -1.0})
+    assert list(fig.data[1].x) == [1.0, 10.0, 100.0]
+    assert fig.layout.xaxis.title.text == "trajectories per run"
