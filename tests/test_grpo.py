@@ -36,7 +36,7 @@ def test_every_preset_trains_and_changes_the_model(preset):
     assert history.status == "finished", history.message
     assert all(math.isfinite(v) for r in history.records for v in r.values())
     assert not torch.equal(before, params(algo))
-    assert algo.global_step == 128 and history.last("samples") == 128
+    assert algo.global_step == 128 and history.last("global_step") == 128
     assert (algo.ref_model is not None) == (PRESETS[preset].as_dict()["beta"] > 0)
     if algo.ref_model is not None:
         assert history.last("kl") > 0
@@ -78,12 +78,29 @@ def test_eval_after_the_first_every_eval_every_and_the_last_update():
 
 
 def test_state_dict_round_trip_continues_identically():
-    algo = GRPO(SMALL, "addition")
+    """The checkpoint is the base's, from ``state_parts``: the same trainer, or a fresh one,
+    continues from a saved state with the same numbers."""
+    config = PRESETS["GRPO"].apply(SMALL)  # beta > 0: the reference model is a part too
+    algo = GRPO(config, "addition")
     algo.step()
     state = copy.deepcopy(algo.state_dict())
+    assert {"model", "optimizer", "generator", "sample_generator", "ref_model",
+            "global_step", "iteration"} <= set(state)
     first = scalars(algo.step())
-    algo.load_state_dict(state)
+    algo.load_state_dict(copy.deepcopy(state))
     assert scalars(algo.step()) == first
+    fresh = GRPO(config, "addition")
+    fresh.load_state_dict(copy.deepcopy(state))
+    assert scalars(fresh.step()) == first and fresh.global_step == algo.global_step
+    with pytest.raises(KeyError, match="lacks"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "optimizer"})
+
+
+def test_global_step_counts_completions_and_is_the_only_x_axis():
+    algo = GRPO(SMALL, "addition")
+    m = algo.step()
+    assert algo.x_label == "completions sampled" and algo.global_step == 64
+    assert "samples" not in m
 
 
 def test_minibatches_and_iterations_count_adam_steps():
@@ -171,8 +188,8 @@ def test_prefix_grouper_refuses_a_row_filter_that_splits_groups():
 def test_group_view_figure_marks_degenerate_groups():
     rewards = np.array([[0, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0.0]])
     adv = rewards - rewards.mean(1, keepdims=True)
-    h = History([{"samples": 32.0, "frac_reward_zero_std": 0.5},
-                 {"samples": 64.0, "frac_reward_zero_std": 2 / 3}])
+    h = History([{"global_step": 32.0, "frac_reward_zero_std": 0.5},
+                 {"global_step": 64.0, "frac_reward_zero_std": 2 / 3}])
     fig = plots.group_view_figure(rewards, adv, ["1+2=", "3+4=", "5+6="], h)
     assert list(fig.data[0].y) == ["1+2=", "⊘ 3+4=", "⊘ 5+6="]
     assert list(fig.data[2].y) == [0.5, 2 / 3]
