@@ -103,7 +103,7 @@ def test_global_step_counts_completions_and_is_the_only_x_axis():
     assert "samples" not in m
 
 
-def test_minibatches_and_iterations_count_adam_steps():
+def test_minibatches_and_update_epochs_count_adam_steps():
     algo = GRPO(SMALL.replace(update_epochs=3, num_minibatches=2), "addition")
     algo.step()
     assert algo.optimizer.state[algo.model.wte.weight]["step"] == 6

@@ -34,8 +34,9 @@ What this version keeps and changes:
 2. Generation stops at the task's own limit (enough for any correct answer and EOS) when that
    is shorter than ``max_completion_length``; Dr. GRPO's constant normaliser uses the same
    number.
-3. Defaults are the tiny-LM recipe of ``LM_FEASIBILITY.md`` (64 prompts × 8, lr 3e-4, Adam
-   betas (0.9, 0.99), grad clip 1, no KL), not TRL's (lr 1e-6 for billion-parameter models).
+3. Defaults are a tiny-LM recipe for a 2-core CPU (64 prompts × 8, lr 3e-4, Adam betas
+   (0.9, 0.99), grad clip 1, no KL; ``benchmarks/grpo.py`` measures it), not TRL's (lr 1e-6
+   for billion-parameter models).
 4. Held-out greedy pass@1 (``eval/pass@1``) is measured after the first update, every
    ``eval_every`` updates and after the last one (``num_iterations``), on the policy after that
    iteration's update (so it belongs at the record's ``global_step``); its time is kept out
@@ -71,8 +72,9 @@ from polab.lm.tasks import Problems, Task
 class GRPOConfig(GroupConfig):
     """GRPO's knobs: :class:`GroupConfig` (TRL's names) plus the optimiser and the schedule."""
 
-    update_epochs: int = param(2, help="updates per generated batch (μ in GRPO's Algorithm 1)",
-                                low=1, high=16, paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
+    update_epochs: int = param(2, help="passes over each generated batch (μ in GRPO's "
+                               "Algorithm 1)", low=1, high=16,
+                               paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
     num_minibatches: int = param(1, help="Adam steps per pass over the batch (shuffled rows, "
                                  "or groups with prefix_grouper; TRL's steps_per_generation)",
                                  low=1, high=64)
@@ -92,7 +94,7 @@ class GRPOConfig(GroupConfig):
                             "(also after the first and the last; 0 = never)", low=0,
                             high=100_000)
     num_iterations: int = param(120, help="iterations (generation batches) in a run",
-                           low=1, high=100_000)
+                                low=1, high=100_000)
 
     def rules(self) -> list[tuple[bool, str]]:
         return super().rules() + [

@@ -1,5 +1,5 @@
-"""SPO — Single-stream Policy Optimization (card 37): one completion per prompt, a persistent
-per-prompt baseline, prioritised prompts.
+"""SPO — Single-stream Policy Optimization: one completion per prompt, a persistent per-prompt
+baseline, prioritised prompts (../shared/cards/37_spo.md).
 
 Xu & Ding 2025, *Single-stream Policy Optimization*, arXiv 2509.13232; constants and order of
 operations from the authors' verl recipe (``spo/spo_ray_trainer.py``). GRPO's baseline is the
