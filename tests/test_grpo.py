@@ -36,7 +36,7 @@ def test_every_preset_trains_and_changes_the_model(preset):
     assert history.status == "finished", history.message
     assert all(math.isfinite(v) for r in history.records for v in r.values())
     assert not torch.equal(before, params(algo))
-    assert algo.global_step == 128 and history.last("samples") == 128
+    assert algo.global_step == 128 and history.last("global_step") == 128
     assert (algo.ref_model is not None) == (PRESETS[preset].as_dict()["beta"] > 0)
     if algo.ref_model is not None:
         assert history.last("kl") > 0
@@ -78,15 +78,32 @@ def test_eval_after_the_first_every_eval_every_and_the_last_update():
 
 
 def test_state_dict_round_trip_continues_identically():
-    algo = GRPO(SMALL, "addition")
+    """The checkpoint is the base's, from ``state_parts``: the same trainer, or a fresh one,
+    continues from a saved state with the same numbers."""
+    config = PRESETS["GRPO"].apply(SMALL)  # beta > 0: the reference model is a part too
+    algo = GRPO(config, "addition")
     algo.step()
     state = copy.deepcopy(algo.state_dict())
+    assert {"model", "optimizer", "generator", "sample_generator", "ref_model",
+            "global_step", "iteration"} <= set(state)
     first = scalars(algo.step())
-    algo.load_state_dict(state)
+    algo.load_state_dict(copy.deepcopy(state))
     assert scalars(algo.step()) == first
+    fresh = GRPO(config, "addition")
+    fresh.load_state_dict(copy.deepcopy(state))
+    assert scalars(fresh.step()) == first and fresh.global_step == algo.global_step
+    with pytest.raises(KeyError, match="lacks"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "optimizer"})
 
 
-def test_minibatches_and_iterations_count_adam_steps():
+def test_global_step_counts_completions_and_is_the_only_x_axis():
+    algo = GRPO(SMALL, "addition")
+    m = algo.step()
+    assert algo.x_label == "completions sampled" and algo.global_step == 64
+    assert "samples" not in m
+
+
+def test_minibatches_and_update_epochs_count_adam_steps():
     algo = GRPO(SMALL.replace(update_epochs=3, num_minibatches=2), "addition")
     algo.step()
     assert algo.optimizer.state[algo.model.wte.weight]["step"] == 6

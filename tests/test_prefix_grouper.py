@@ -1,6 +1,7 @@
 """Prefix Grouper's shared-prefix forward equals the repeated-prefix forward: log-probs within
-1e-5, gradients within 1e-4 relative (card 33), on random prompts of 256 tokens and on the
-shipped model's own left-padded samples; GRPO gives the same first update either way."""
+1e-5, gradients within 1e-4 relative (../shared/cards/33_prefix_grouper.md), on random prompts
+of 256 tokens and on the shipped model's own left-padded samples; GRPO gives the same first
+update either way."""
 
 import pytest
 import torch

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from test_grpo import params, scalars
 
 from polab.algos.group.loop import LOOP, LOOPConfig
 from polab.algos.group.spo import SPO, SPOConfig
@@ -16,15 +17,6 @@ from polab.train import train
 LOOP_SMALL = LOOPConfig(generation_batch_size=64, eval_every=0)
 SPO_SMALL = SPOConfig(generation_batch_size=64, num_train_prompts=128, offline_samples=2,
                       eval_every=0)
-
-
-def params(algo):
-    return torch.cat([p.detach().flatten().clone() for p in algo.model.parameters()])
-
-
-def scalars(record):
-    return {k: v for k, v in record.items() if not k.startswith("time")
-            and not isinstance(v, torch.Tensor)}
 
 
 # --- LOOP -----------------------------------------------------------------------------------

@@ -34,12 +34,16 @@ What this version keeps and changes:
 2. Generation stops at the task's own limit (enough for any correct answer and EOS) when that
    is shorter than ``max_completion_length``; Dr. GRPO's constant normaliser uses the same
    number.
-3. Defaults are the tiny-LM recipe of ``LM_FEASIBILITY.md`` (64 prompts × 8, lr 3e-4, Adam
-   betas (0.9, 0.99), grad clip 1, no KL), not TRL's (lr 1e-6 for billion-parameter models).
+3. Defaults are a tiny-LM recipe for a 2-core CPU (64 prompts × 8, lr 3e-4, Adam betas
+   (0.9, 0.99), grad clip 1, no KL; ``benchmarks/grpo.py`` measures it), not TRL's (lr 1e-6
+   for billion-parameter models).
 4. Held-out greedy pass@1 (``eval/pass@1``) is measured after the first update, every
    ``eval_every`` updates and after the last one (``num_iterations``), on the policy after that
-   iteration's update (so it belongs at the record's ``samples``); its time is kept out of
-   ``time/train_s``.
+   iteration's update (so it belongs at the record's ``global_step``); its time is kept out
+   of ``time/train_s``.
+5. The preamble (config validation, device, seeding, generators) and the checkpoint
+   (``state_parts``) come from :class:`polab.core.algorithm.Algorithm`; ``global_step``, every
+   history's x-axis, counts completions sampled.
 
 Taught in notebooks/03_grpo_family.ipynb.
 """
@@ -56,7 +60,7 @@ from polab.algos.group.losses import GroupConfig, clipped_surrogate_loss, mask_t
 from polab.algos.group.prefix_grouper import grouped_completion_logprobs
 from polab.config import param
 from polab.core.advantages import frac_reward_zero_std, group_advantages
-from polab.device import pick_device
+from polab.core.algorithm import Algorithm
 from polab.lm.evaluate import evaluate
 from polab.lm.generate import Samples, completion_logprobs, generate
 from polab.lm.model import GPT
@@ -68,8 +72,9 @@ from polab.lm.tasks import Problems, Task
 class GRPOConfig(GroupConfig):
     """GRPO's knobs: :class:`GroupConfig` (TRL's names) plus the optimiser and the schedule."""
 
-    update_epochs: int = param(2, help="updates per generated batch (μ in GRPO's Algorithm 1)",
-                                low=1, high=16, paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
+    update_epochs: int = param(2, help="passes over each generated batch (μ in GRPO's "
+                               "Algorithm 1)", low=1, high=16,
+                               paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
     num_minibatches: int = param(1, help="Adam steps per pass over the batch (shuffled rows, "
                                  "or groups with prefix_grouper; TRL's steps_per_generation)",
                                  low=1, high=64)
@@ -89,7 +94,7 @@ class GRPOConfig(GroupConfig):
                             "(also after the first and the last; 0 = never)", low=0,
                             high=100_000)
     num_iterations: int = param(120, help="iterations (generation batches) in a run",
-                           low=1, high=100_000)
+                                low=1, high=100_000)
 
     def rules(self) -> list[tuple[bool, str]]:
         return super().rules() + [
@@ -132,17 +137,22 @@ def select_samples(samples: Samples, index: torch.Tensor) -> Samples:
     return Samples(**{f.name: getattr(samples, f.name)[index] for f in fields(samples)})
 
 
-class GRPO:
+class GRPO(Algorithm):
     """GRPO and its presets on a tiny-LM task; see the module docstring for one ``step()``.
 
     ``task`` is a shipped base's name (``"addition"``: its model, tokenizer and task are
     loaded) or a :class:`Task`, then with the ``model`` to train (trained in place).
     """
 
+    state_parts = ("model", "optimizer", "generator", "sample_generator", "ref_model",
+                   "train_seconds", "train_cpu_seconds")
+    x_label = "completions sampled"
+    config: GRPOConfig
+
     def __init__(self, config: GRPOConfig, task: Task | str = "addition",
                  device: str | torch.device | None = None, model: GPT | None = None):
-        self.config = c = config.validate()
-        self.device = pick_device(device)
+        self.setup(config, device)
+        c = self.config
         if isinstance(task, str):
             model, _, task = load_base(task, self.device)
         elif model is None:
@@ -151,8 +161,9 @@ class GRPO:
         self.task, self.tokenizer = task, task.tokenizer
         self.model = model.to(self.device)
         self.max_new_tokens = min(c.max_completion_length, task.max_new_tokens)
-        self.generator = torch.Generator().manual_seed(c.seed)  # problems, shuffles (CPU)
-        self.sample_generator = torch.Generator(self.device).manual_seed(c.seed)  # tokens
+        # tokens are drawn on the device by setup's generator; problems and shuffles on the CPU
+        self.sample_generator = self.generator
+        self.generator = torch.Generator().manual_seed(c.seed)
         self.pool = (task.sample_prompts(c.num_train_prompts, self.generator)
                      if c.num_train_prompts else None)
         self.ref_model = None
@@ -163,8 +174,6 @@ class GRPO:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.learning_rate,
                                            betas=(c.adam_beta1, c.adam_beta2),
                                            weight_decay=c.weight_decay)
-        self.global_step = 0
-        self.iteration = 0
         self.train_seconds = self.train_cpu_seconds = 0.0
         self.last_batch: GroupBatch | None = None
 
@@ -263,9 +272,8 @@ class GRPO:
                              or self.iteration == c.num_iterations):
             metrics.update(self.evaluate())
         metrics.update(self.batch_metrics(batch), **losses)
-        metrics.update({"samples": float(self.global_step), "time/train_s": self.train_seconds,
-                        "time/train_cpu_s": self.train_cpu_seconds,
-                        "time/generate_s": t_generate})
+        metrics.update({"time/train_s": self.train_seconds,
+                        "time/train_cpu_s": self.train_cpu_seconds, "time/generate_s": t_generate})
         return metrics
 
     def update(self, batch: GroupBatch) -> dict[str, float]:
@@ -351,27 +359,3 @@ class GRPO:
         start = time.perf_counter()
         result = evaluate(self.model, self.task)
         return {"eval/pass@1": result["pass@1"], "time/eval_s": time.perf_counter() - start}
-
-    # --- checkpoints -----------------------------------------------------------------------
-
-    def state_dict(self) -> dict[str, Any]:
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "generator": self.generator.get_state(),
-                 "sample_generator": self.sample_generator.get_state(),
-                 "global_step": self.global_step, "iteration": self.iteration,
-                 "train_seconds": self.train_seconds,
-                 "train_cpu_seconds": self.train_cpu_seconds}
-        if self.ref_model is not None:
-            state["ref_model"] = self.ref_model.state_dict()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        self.sample_generator.set_state(state["sample_generator"])
-        self.global_step, self.iteration = state["global_step"], state["iteration"]
-        self.train_seconds = state["train_seconds"]
-        self.train_cpu_seconds = state["train_cpu_seconds"]
-        if self.ref_model is not None:
-            self.ref_model.load_state_dict(state["ref_model"])

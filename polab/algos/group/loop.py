@@ -1,4 +1,4 @@
-"""LOOP — leave-one-out PPO (card 14), here on the tiny-LM tasks.
+"""LOOP — leave-one-out PPO (../shared/cards/14_loop.md), here on the tiny-LM tasks.
 
 Chen et al. 2025, *Reinforcement Learning for Long-Horizon Interactive LLM Agents*,
 arXiv 2502.01600; code github.com/apple/ml-loop (``phi_agents/rl/train.py``,

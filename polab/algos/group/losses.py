@@ -94,8 +94,9 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 
 
 def loop_clip_epsilons(epsilon: float) -> tuple[float, float]:
-    """LOOP's clip interval ``[1/(1+ε), 1+ε]`` (card 14, ``_ppo_loss`` in ml-loop) as
-    ``(epsilon, epsilon_high)`` for :func:`clipped_surrogate_loss`: ``(ε/(1+ε), ε)``."""
+    """LOOP's clip interval ``[1/(1+ε), 1+ε]`` (../shared/cards/14_loop.md, ``_ppo_loss`` in
+    ml-loop) as ``(epsilon, epsilon_high)`` for :func:`clipped_surrogate_loss`:
+    ``(ε/(1+ε), ε)``."""
     return epsilon / (1.0 + epsilon), epsilon
 
 
@@ -191,10 +192,10 @@ def clipped_surrogate_loss(
 
 @dataclass(frozen=True)
 class GroupConfig(Config):
-    """The knobs every group-relative algorithm shares, with TRL's names (STYLE.md §3).
+    """The knobs every group-relative algorithm shares, with TRL's names.
 
     An algorithm's config subclasses this and adds its own fields and ``rules()``. Defaults
-    are sized for polab's tiny character GPT on a 2-core CPU (``LM_FEASIBILITY.md``), not
+    are sized for polab's tiny character GPT on a 2-core CPU (``benchmarks/grpo.py``), not
     TRL's (lr 1e-6, 256 tokens); ``polab.algos.group.presets`` holds the papers' settings.
     """
 
@@ -207,8 +208,9 @@ class GroupConfig(Config):
                                        low=1, high=4096)
     temperature: float = param(1.0, help="sampling temperature", low=0.05, high=2.0)
     learning_rate: float = param(3e-4, help="Adam learning rate", low=1e-6, high=1e-2, log=True)
-    update_epochs: int = param(1, help="updates per generated batch (μ in GRPO's Algorithm 1)",
-                                low=1, high=16, paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
+    update_epochs: int = param(1, help="passes over each generated batch (μ in GRPO's "
+                               "Algorithm 1)", low=1, high=16,
+                               paper="Shao et al. 2024 (DeepSeekMath) Alg. 1")
     beta: float = param(0.0, help="weight of the k3 KL to the reference model (0 = no ref)",
                         low=0.0, high=1.0, paper="Shao et al. 2024 (DeepSeekMath) eq. 4")
     epsilon: float = param(0.2, help="lower clip ε: ratios under 1-ε stop pushing when A < 0",

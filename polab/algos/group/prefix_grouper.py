@@ -1,4 +1,5 @@
-"""Prefix Grouper — score G completions of one prompt with the prompt encoded once (card 33).
+"""Prefix Grouper — score G completions of one prompt with the prompt encoded once
+(../shared/cards/33_prefix_grouper.md).
 
 Liu et al. 2025, *Prefix Grouper: Efficient GRPO Training through Shared-Prefix Forward*,
 arXiv 2506.05433; code github.com/johncaged/PrefixGrouper (``forward.py``). GRPO's scoring
@@ -155,8 +156,8 @@ def repeated_prefix_samples(prefix_ids: torch.Tensor, prefix_mask: torch.Tensor,
 
 
 def forward_cost(prefix_len: int, suffix_len: int, group_size: int) -> dict[str, float]:
-    """Analytic cost of one group (card 33): tokens through the token-wise layers and
-    query-key pairs in attention, repeated vs grouped, and their ratios."""
+    """Analytic cost of one group (../shared/cards/33_prefix_grouper.md): tokens through the
+    token-wise layers and query-key pairs in attention, repeated vs grouped, and their ratios."""
     Lp, Ls, G = prefix_len, suffix_len, group_size
     tokens = (G * (Lp + Ls), Lp + G * Ls)
     pairs = (G * (Lp + Ls) ** 2, Lp ** 2 + G * Ls * (Lp + Ls))

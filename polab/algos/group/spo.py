@@ -1,5 +1,5 @@
-"""SPO — Single-stream Policy Optimization (card 37): one completion per prompt, a persistent
-per-prompt baseline, prioritised prompts.
+"""SPO — Single-stream Policy Optimization: one completion per prompt, a persistent per-prompt
+baseline, prioritised prompts (../shared/cards/37_spo.md).
 
 Xu & Ding 2025, *Single-stream Policy Optimization*, arXiv 2509.13232; constants and order of
 operations from the authors' verl recipe (``spo/spo_ray_trainer.py``). GRPO's baseline is the
@@ -34,7 +34,7 @@ Taught in notebooks/03_grpo_family.ipynb.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,7 @@ class SPOConfig(GRPOConfig):
 class SPO(GRPO):
     """GRPO's trainer with SPO's prompt sampling, tracker baseline and tracker update."""
 
+    state_parts = (*GRPO.state_parts, "tracker")
     config: SPOConfig
 
     def __init__(self, config: SPOConfig, task: Task | str = "addition",
@@ -154,10 +155,3 @@ class SPO(GRPO):
                                   self.pool_prompt_mask[ids].to(dev), tokens.to(dev),
                                   mask.to(dev))
         return completion_logprobs(self.model, samples, self.config.temperature)[0].cpu()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "tracker": self.tracker.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.tracker.load_state_dict(state["tracker"])

@@ -1,4 +1,5 @@
-"""SPO's persistent per-prompt value tracker (card 37): α, β per prompt, KL-adaptive forgetting.
+"""SPO's persistent per-prompt value tracker: α, β per prompt, KL-adaptive forgetting
+(../shared/cards/37_spo.md).
 
 Xu & Ding 2025, "Single-stream Policy Optimization", arXiv 2509.13232; every constant and the
 order of operations follow the authors' verl recipe (``spo/spo_ray_trainer.py``). SPO samples
