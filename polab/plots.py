@@ -578,7 +578,7 @@ def crowding_figure(algo, title: str | None = None) -> go.Figure:
     """Crowding distance of each distinct point of a C-MORL run's current front (boundary
     points, infinite, drawn at 1.2× the largest finite bar), the ``num_select`` it extends next
     highlighted (card 4's selection plot)."""
-    from polab.algos.morl.cmorl import crowding_selection
+    from polab.algos.morl.losses import crowding_selection
     from polab.envs.mo.metrics import crowding_distance
 
     front = algo.population_returns[algo.front_indices()]
