@@ -17,7 +17,8 @@ import time
 import numpy as np
 import torch
 
-from polab.algos.morl.cmorl import CMORLConfig, compare_with_baseline
+from polab.algos.morl.cmorl import compare_with_baseline
+from polab.algos.morl.config import CMORLConfig
 from polab.envs.mo.metrics import supported_mask
 
 

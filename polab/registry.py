@@ -171,13 +171,13 @@ register(AlgoSpec("inventory-reinforce", "diffsim",
                   "on the inventory simulator, HDPO's baseline", "Williams 1992",
                   "10_differentiable_simulation", "backlogged", card="03_hdpo.md",
                   testbed="inventory", score="gap"))
-register(AlgoSpec("c-morl", "morl", "polab.algos.morl.cmorl:CMORLConfig",
+register(AlgoSpec("c-morl", "morl", "polab.algos.morl.config:CMORLConfig",
                   "polab.algos.morl.cmorl:CMORL", "C-MORL, constrained Pareto-front extension",
                   "Liu et al. 2025, C-MORL: Multi-Objective Reinforcement Learning through "
                   "Efficient Discovery of Pareto Front", "09_multi_objective",
                   "deep-sea-treasure-concave-v0", card="04_cmorl.md", testbed="mo",
                   score="hypervolume"))
-register(AlgoSpec("linear-scalarisation", "morl", "polab.algos.morl.cmorl:CMORLConfig",
+register(AlgoSpec("linear-scalarisation", "morl", "polab.algos.morl.config:CMORLConfig",
                   "polab.algos.morl.cmorl:LinearScalarisation", "linear scalarisation, "
                   "C-MORL's baseline", "Liu et al. 2025 (baseline)", "09_multi_objective",
                   "deep-sea-treasure-concave-v0", card="04_cmorl.md", testbed="mo",

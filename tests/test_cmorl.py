@@ -6,19 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from polab.algos.morl.cmorl import (
-    CMORL,
-    CMORLConfig,
-    LinearScalarisation,
-    StackedMLP,
+from polab.algos.morl.cmorl import CMORL, LinearScalarisation
+from polab.algos.morl.config import CMORLConfig
+from polab.algos.morl.losses import (
     assign_policy,
     barrier_terms,
-    clip_grad_norm_per_member,
-    clipped_surrogate,
     crowding_selection,
     extension_thresholds,
     objective_advantages,
 )
+from polab.algos.morl.networks import StackedMLP, clip_grad_norm_per_member
+from polab.core.losses import clipped_surrogate
 
 TINY = CMORLConfig(total_timesteps=12_000, num_envs=4, num_steps=16, n_init_policies=3,
                    num_select=2, ext_iters=2, update_epochs=1, eval_every=2)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
-from polab.algos.morl.cmorl import CMORL, CMORLConfig
+from polab.algos.morl.cmorl import CMORL
+from polab.algos.morl.config import CMORLConfig
 from polab.algos.morl.cpo import conjugate_gradient, cpo_direction, cpo_dual, member_dot
 
 

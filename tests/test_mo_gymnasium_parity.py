@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from polab.algos.morl.cmorl import CMORL, CMORLConfig
+from polab.algos.morl.cmorl import CMORL
+from polab.algos.morl.config import CMORLConfig
+from polab.envs.mo.deep_sea_treasure import DeepSeaTreasure
+from polab.envs.mo.fruit_tree import FruitTree
 from polab.envs.mo.mo_gym import MOGymnasiumEnv, from_mo_gymnasium
-from polab.envs.mo.multiobjective import DeepSeaTreasure, FruitTree, make_mo
+from polab.envs.mo.registry import make_mo
 
 DST = {"convex": "deep-sea-treasure-v0", "concave": "deep-sea-treasure-concave-v0"}
 

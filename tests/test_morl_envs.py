@@ -3,16 +3,11 @@
 import numpy as np
 import torch
 
+from polab.envs.mo.deep_sea_treasure import DST_FRONTS, DeepSeaTreasure, dst_front_by_enumeration
+from polab.envs.mo.energy_runner import EnergyRunner
+from polab.envs.mo.fruit_tree import FruitTree, fruit_tree_front_by_enumeration
 from polab.envs.mo.metrics import pareto_mask
-from polab.envs.mo.multiobjective import (
-    DST_FRONTS,
-    DeepSeaTreasure,
-    EnergyRunner,
-    FruitTree,
-    dst_front_by_enumeration,
-    fruit_tree_front_by_enumeration,
-    make_mo,
-)
+from polab.envs.mo.registry import make_mo
 
 UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
 

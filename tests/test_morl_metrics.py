@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from pymoo.indicators.hv import HV
 
+from polab.envs.mo.deep_sea_treasure import DST_FRONTS
 from polab.envs.mo.metrics import (
     cardinality,
     crowding_distance,
@@ -17,7 +18,6 @@ from polab.envs.mo.metrics import (
     sparsity,
     supported_mask,
 )
-from polab.envs.mo.multiobjective import DST_FRONTS
 
 
 def test_hypervolume_2d_staircase():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from polab import plots
-from polab.algos.morl.cmorl import CMORL, CMORLConfig
+from polab.algos.morl.cmorl import CMORL
+from polab.algos.morl.config import CMORLConfig
 from widgets.pareto import LivePareto
 
 TINY = CMORLConfig(total_timesteps=6_000, num_envs=4, num_steps=16, n_init_policies=3,

@@ -98,7 +98,7 @@ def crowding_figure(algo, title: str | None = None) -> go.Figure:
     points, infinite, drawn at 1.2× the largest finite bar), the ``num_select`` it extends next
     highlighted (the selection plot of
     ../shared/cards/04_cmorl.md)."""
-    from polab.algos.morl.cmorl import crowding_selection
+    from polab.algos.morl.losses import crowding_selection
     from polab.envs.mo.metrics import crowding_distance
 
     front = algo.population_returns[algo.front_indices()]

@@ -1,5 +1,6 @@
 """Constrained Policy Optimization's step (Achiam, Held, Tamar, Abbeel, ICML 2017), for ``P``
-policies at once — C-MORL's ``cpo`` extension form (card 4, from the authors' code).
+policies at once — C-MORL's ``cpo`` extension form (../shared/cards/04_cmorl.md, from the
+authors' code), and :func:`cpo_update`, that form's update of a C-MORL population.
 
 One CPO step solves, around the current policy, the trust-region problem
 
@@ -20,8 +21,17 @@ vector here is a list of tensors ``(P, ...)`` and every dot product is ``(P,)``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
+
+from polab.algos.morl.config import CPO_CG_ITERATIONS, CPO_DAMPING
+from polab.algos.morl.losses import standardize
+from polab.algos.morl.networks import clip_grad_norm_per_member
+from polab.core.distributions import categorical_kl, gaussian_kl
+
+if TYPE_CHECKING:
+    from polab.algos.morl.population import Population
 
 Vector = list[torch.Tensor]
 
@@ -110,3 +120,63 @@ def cpo_direction(v: Vector, w: Vector, dual: dict[str, torch.Tensor],
     inv_lam = torch.where(case > 0, 1.0 / (lam + eps), torch.zeros_like(lam))
     recover = torch.where(case > 0, torch.zeros_like(nu), -nu)
     return [a + b for a, b in zip(_scaled(moved, inv_lam), _scaled(w, recover), strict=True)]
+
+
+def cpo_update(pop: Population, ro: dict[str, torch.Tensor], adv: torch.Tensor,
+               ret: torch.Tensor) -> dict[str, float]:
+    """C-MORL's ``cpo`` extension form on the population ``pop``: one CPO step per iteration for
+    every member's actor — objective ``l``'s standardised advantage as ``g``; the other
+    objective's return estimate ``Ĝ_i = Ĵ_i + H·mean((ρ-1)Â_i)`` (as in the barrier form)
+    as the constraint, violation ``c = b_i - Ĵ_i`` — then the critics by Adam."""
+    c, net, pm = pop.config, pop.net, pop._per_member
+    obs, actions, old_logp = pm(ro["obs"]), pm(ro["actions"]), pm(ro["logp"])
+    adv, ret = pm(adv), pm(ret)
+    params = [*net.actor.parameters(), *([net.log_std] if net.log_std is not None else [])]
+    objective = pop.weights.argmax(1)
+    other = 1 - objective  # two objectives (a config rule)
+    rows = torch.arange(net.members, device=pop.device)
+    out = net.actor(obs)
+    old_out = out.detach()  # the policy that sampled: the step has not moved it yet
+    new_logp, _ = net.evaluate(obs, actions, out)
+    ratio = (new_logp - old_logp).exp()
+    a_obj = standardize(adv[rows, :, objective])
+    gain = (ratio * a_obj).mean(1)
+    estimate = pop.member_lengths * ((ratio - 1.0) * adv[rows, :, other]).mean(1)
+    g = torch.autograd.grad(gain.sum(), params, retain_graph=True)
+    b = torch.autograd.grad(-estimate.sum(), params, retain_graph=True)
+    if net.discrete:
+        kl = categorical_kl(old_out, out).mean(1).sum()
+    else:
+        log_std = net.log_std.detach().expand_as(out)
+        kl = gaussian_kl(old_out, log_std, out, net.log_std.expand_as(out)).mean(1).sum()
+    grad_kl = torch.autograd.grad(kl, params, create_graph=True)
+
+    def fisher(v: list[torch.Tensor]) -> list[torch.Tensor]:
+        hv = torch.autograd.grad(member_dot(list(grad_kl), v).sum(), params,
+                                 retain_graph=True)
+        return [h + CPO_DAMPING * x for h, x in zip(hv, v, strict=True)]
+
+    v = conjugate_gradient(fisher, list(g), CPO_CG_ITERATIONS)
+    w = conjugate_gradient(fisher, list(b), CPO_CG_ITERATIONS)
+    current = torch.nan_to_num(pop.member_returns)[rows, other]
+    violation = pop.thresholds[rows, other] - current
+    dual = cpo_dual(member_dot(list(g), v), member_dot(list(g), w), member_dot(list(b), w),
+                    violation, c.cpo_max_kl)
+    with torch.no_grad():
+        for p, step in zip(params, cpo_direction(v, w, dual), strict=True):
+            p.add_(step)
+    v_losses = []
+    for mb in pop._minibatches(obs.shape[1]):
+        v_loss = 0.5 * ((net.values(obs[:, mb]) - ret[:, mb]) ** 2).mean((1, 2))
+        pop.optimizer.zero_grad(set_to_none=True)
+        (c.vf_coef * v_loss).sum().backward()
+        clip_grad_norm_per_member(list(net.critic.parameters()), c.max_grad_norm)
+        pop.optimizer.step()
+        v_losses.append(v_loss.mean().detach())
+    with torch.no_grad():
+        entropy = net.evaluate(obs, actions)[1].mean()
+    return {"losses/value_loss": float(torch.stack(v_losses).mean()),
+            "losses/entropy": float(entropy),
+            "morl/cpo_infeasible_share": float((violation > 0).float().mean()),
+            "morl/cpo_recovery_share": float((dual["case"] == 0).float().mean()),
+            "morl/feasible_share": float((violation <= 0).float().mean())}

@@ -6,7 +6,8 @@ A *point set* is an array ``(P, K)``: the vector returns of ``P`` policies on ``
 * :func:`hypervolume` — the volume dominated by the set and bounded by a reference point:
   exact sweeps for 2 and 3 objectives, pymoo's ``HV`` indicator beyond;
 * :func:`expected_utility` — ``EU = E_w[max_p w·p]`` over a fixed preference sample
-  (:func:`random_preferences`, the same sample for every method compared, card 4 pitfall 5);
+  (:func:`random_preferences`, the same sample for every method compared, pitfall 5 of
+  ../shared/cards/04_cmorl.md);
 * :func:`sparsity` — PGMORL's / MORL-Baselines' mean squared gap between neighbours;
 * :func:`crowding_distance` — NSGA-II's, on objectives normalised by their range;
 * :func:`cardinality`, :func:`preference_grid`, :func:`supported_mask`.

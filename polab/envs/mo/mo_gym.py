@@ -1,8 +1,9 @@
-"""MO-Gymnasium environments as polab multi-objective environments (chapter 09, card 4).
+"""MO-Gymnasium environments as polab multi-objective environments (chapter 09,
+../shared/cards/04_cmorl.md).
 
 `MO-Gymnasium <https://mo-gymnasium.farama.org>`_ (Farama) is the reference library of
 multi-objective RL environments. :class:`MOGymnasiumEnv` holds ``num_envs`` copies of one of
-them and presents them as a :class:`~polab.envs.mo.multiobjective.MOBatchedEnv`: tensors in and
+them and presents them as a :class:`~polab.envs.mo.base.MOBatchedEnv`: tensors in and
 out, rewards ``(N, K)``, same-step auto-reset with ``info["final_obs"]``. MO-Gymnasium's own
 vector env resets on the *next* step, and gymnasium's ``SyncVectorEnv`` stores scalar rewards,
 so the copies are stepped here, one after another on the CPU: an adapter's cost, paid for
@@ -23,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from polab.envs.mo.multiobjective import MOBatchedEnv
+from polab.envs.mo.base import MOBatchedEnv
 
 MO_GYM_PREFIX = "mo-gym:"
 
