@@ -10,8 +10,13 @@ SMOKE   ?= False
 PARAMS  ?=
 PYTEST_OPTS ?=
 STAMP   := $(VENV)/.polab-installed
+# The browser tests drive this Chromium (tests/browser/labdriver.py reads POLAB_CHROMIUM);
+# `make browser-deps` installs Debian's `chromium` there through $(APT) when it is missing.
+CHROMIUM ?= $(or $(POLAB_CHROMIUM),/usr/bin/chromium)
+APT     ?= apt-get
+export POLAB_CHROMIUM := $(CHROMIUM)
 
-.PHONY: install lab test test-fast test-browser run bench clean
+.PHONY: install browser-deps lab test test-fast test-browser run bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,17 +28,40 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install polab with its lab and dev extras
 
+# Root installs directly, a user through passwordless `sudo -n`; anyone else gets one message,
+# before anything else runs, saying what to install.
+browser-deps:  ## Chromium for the browser tests: installs Debian's `chromium` when it is missing
+	@command -v "$(CHROMIUM)" >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif sudo -n true >/dev/null 2>&1; then sudo="sudo -n"; \
+	else sudo=no; fi; \
+	why="that needs root or passwordless sudo"; \
+	if [ "$$sudo" != no ]; then \
+	    why="$(APT) did not install it, see above"; \
+	    echo "make: no Chromium at $(CHROMIUM); installing Debian's chromium for the browser tests"; \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive $(APT) update -q \
+	    && $$sudo env DEBIAN_FRONTEND=noninteractive $(APT) install -y -q chromium \
+	    && command -v "$(CHROMIUM)" >/dev/null 2>&1 && exit 0; \
+	fi; \
+	echo "make: the browser tests need Chromium at $(CHROMIUM), which is missing and could not"; \
+	echo "be installed here ($$why). Install it:"; \
+	echo "    sudo apt-get update && sudo apt-get install chromium"; \
+	echo "or use another Chromium/Chrome:  make test CHROMIUM=/path/to/chrome"; \
+	echo "or leave the browser tests out:  make test-fast"; \
+	exit 1
+
 lab: install  ## open the notebook series in JupyterLab
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(LAB_OPTS)
 
-test: install  ## ruff, then the whole pytest suite (math, envs, algorithms, notebooks, browser)
+test: browser-deps install  ## ruff, import contracts, the whole pytest suite (notebooks, browser)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_OPTS)
 
 test-fast: install  ## the suite without notebook and browser tests
 	$(BIN)/python -m pytest --ignore=tests/browser --ignore=tests/test_notebooks.py $(PYTEST_OPTS)
 
-test-browser: install  ## only the real-browser JupyterLab tests
+test-browser: browser-deps install  ## only the real-browser JupyterLab tests
 	$(BIN)/python -m pytest tests/browser $(PYTEST_OPTS)
 
 run: install  ## execute every notebook headless into build/ (e.g. make run SMOKE=True)

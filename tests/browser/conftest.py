@@ -1,8 +1,10 @@
 """Fixtures of the real-browser tests: one JupyterLab server per session, one Chromium per
 test module, one browser context and kernel per notebook.
 
-Without Chromium the browser tests fail (they never skip silently) and the terminal summary
-says in capitals that they did not run; `make test-fast` leaves them out on purpose.
+Without Chromium the browser tests fail (they never skip silently): the run says so once
+after collection, before any test, and the terminal summary says in capitals that they did not
+run. `make test` installs Chromium before pytest starts (`make browser-deps`); `make test-fast`
+leaves the browser tests out on purpose.
 """
 
 from __future__ import annotations
@@ -66,6 +68,16 @@ def open_notebook(browser, lab):
         finally:
             nb.close()
         print(f"{nb.notebook}: timings {nb.timings}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Say it at the start, once, when browser tests were collected and cannot run."""
+    here = Path(__file__).parent
+    if not any(here in Path(str(item.path)).parents for item in items) or have_chromium():
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(chromium_missing_message(), red=True, bold=True)
 
 
 def pytest_terminal_summary(terminalreporter):

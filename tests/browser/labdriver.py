@@ -663,9 +663,10 @@ def _panel_problems(panel: dict, where: str) -> list[str]:
 
 def chromium_missing_message() -> str:
     return (f"Chromium not found at {CHROMIUM}: the real-browser JupyterLab tests did NOT run. "
-            "Install it (Debian: `apt-get update && apt-get install -y chromium`), or point "
-            "POLAB_CHROMIUM at a Chromium/Chrome binary, or run `make test-fast` to leave the "
-            "browser tests out on purpose.")
+            "Install it (`make browser-deps`, which `make test` runs first, or on Debian "
+            "`sudo apt-get install chromium`), or point POLAB_CHROMIUM (make: CHROMIUM=) at a "
+            "Chromium/Chrome binary, or run `make test-fast` to leave the browser tests out on "
+            "purpose.")
 
 
 def have_chromium() -> bool:
