@@ -42,8 +42,8 @@ from typing import Any, Literal
 
 import torch
 
-from polab.algos.pg.ppo import PPO, PPOConfig, explained_variance, value_loss
-from polab.config import Config, param
+from polab.algos.pg.ppo import PPO, OnPolicyConfig, explained_variance, value_loss
+from polab.config import param
 from polab.core.advantages import normalize
 from polab.core.distributions import (
     categorical_entropy,
@@ -57,23 +57,16 @@ from polab.core.rollout import collect
 
 
 @dataclass(frozen=True)
-class MDPOConfig(Config):
-    """On-policy MDPO's knobs: PPO's names where the meaning is the same, the reference code's
-    (``sgd_steps``) or card 20's otherwise."""
+class MDPOConfig(OnPolicyConfig):
+    """On-policy MDPO's knobs: PPO's rollout, GAE and annealing ones (``update_epochs`` and
+    ``num_minibatches`` drive the critic fit; ``norm_adv`` standardises over the whole batch;
+    ``max_grad_norm`` clips the policy steps), plus the mirror-descent step (the reference
+    code's ``sgd_steps``, card 20's schedule and ablations)."""
 
-    seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
-    total_timesteps: int = param(200_000, help="environment steps in the whole run (sets K, "
-                                 "the number of mirror-descent iterations)", low=1,
-                                 high=100_000_000)
     learning_rate: float = param(3e-3, help="Adam learning rate (actor and critic)",
                                  low=1e-5, high=1e-1, log=True)
-    num_envs: int = param(32, help="environment copies stepped in parallel", low=1, high=65_536)
-    num_steps: int = param(64, help="steps per copy per rollout", low=1, high=4096)
-    anneal_lr: bool = param(True, help="decay the learning rate linearly to 0")
-    gamma: float = param(0.99, help="discount factor γ", low=0.0, high=1.0)
-    gae_lambda: float = param(0.95, help="GAE λ: 0 = one-step TD, 1 = Monte Carlo",
-                              low=0.0, high=1.0)
-    norm_adv: bool = param(True, help="standardise advantages over the batch")
+    update_epochs: int = param(3, help="critic epochs per rollout", low=1, high=100)
+    num_minibatches: int = param(8, help="critic minibatches per epoch", low=1, high=1024)
     sgd_steps: int = param(5, help="m: full-batch gradient steps on L_k per iteration (m = 1 "
                            "is close to a single natural-gradient step)", low=1, high=50,
                            paper="Tomar et al. 2020")
@@ -86,19 +79,8 @@ class MDPOConfig(Config):
                                low=1.0, high=10_000.0, log=True)
     kl_direction: Literal["reverse", "forward"] = param(
         "reverse", help="reverse KL(π_θ‖π_k) as MDPO, or forward KL(π_k‖π_θ) as TRPO (ablation)")
-    update_epochs: int = param(3, help="critic epochs per rollout", low=1, high=100)
-    num_minibatches: int = param(8, help="critic minibatches per epoch", low=1, high=1024)
     clip_range_vf: float = param(0.2, help="value-loss clipping range (0 = off)", low=0.0,
                                  high=10.0)
-    max_grad_norm: float = param(0.5, help="gradient clipping norm of the policy steps",
-                                 low=0.0, high=100.0)
-    hidden: int = param(64, help="hidden units per layer", low=4, high=1024)
-
-    # the batch arithmetic and its divisibility rule are PPO's
-    batch_size = PPOConfig.batch_size
-    minibatch_size = PPOConfig.minibatch_size
-    num_iterations = PPOConfig.num_iterations
-    rules = PPOConfig.rules
 
 
 # --- LOSS (pure functions) ------------------------------------------------------------------
@@ -160,7 +142,7 @@ class MDPO(PPO):
 
     def step(self) -> dict[str, Any]:
         c, agent = self.config, self.agent
-        frac = max(0.0, 1.0 - self.iteration / c.num_iterations) if c.anneal_lr else 1.0
+        frac = self.decay_fraction() if c.anneal_lr else 1.0
         self.optimizer.param_groups[0]["lr"] = frac * c.learning_rate
         kl_coef = mdpo_kl_coef(self.iteration, c.num_iterations, c.t_schedule, c.kl_coef,
                                c.max_kl_coef)

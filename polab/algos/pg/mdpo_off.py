@@ -69,6 +69,7 @@ class MDPOOff(SAC):
     copy ``π_k`` of the actor, refreshed every ``copy_every`` gradient steps."""
 
     config: MDPOOffConfig
+    state_parts = (*SAC.state_parts, "old_actor")
 
     def __init__(self, config: MDPOOffConfig, env: BatchedEnv | str = "Pendulum-v1",
                  device: str | torch.device | None = None):
@@ -89,10 +90,3 @@ class MDPOOff(SAC):
 
     def step(self) -> dict[str, Any]:
         return {**super().step(), "mdpo/kl_coef": self.config.kl_coef}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "old_actor": self.old_actor.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.old_actor.load_state_dict(state["old_actor"])
