@@ -201,13 +201,18 @@ def test_state_dict_resumes_exactly(cls, config_cls):
     assert a.global_step == b.global_step
 
 
+def record_sampled_points(algo: VanillaPG, points: list[torch.Tensor]) -> None:
+    """From now on append (a copy of) every θ at which ``algo`` samples to ``points``."""
+    original = algo.sample
+    algo.sample = lambda theta: points.append(theta.clone()) or original(theta)
+
+
 def test_npg_igt_samples_at_the_extrapolated_point():
     algo = NPGIGT(NPGIGTConfig(num_seeds=2))
     for _ in range(3):
         algo.step()
     points = []
-    original = algo.sample
-    algo.sample = lambda theta: points.append(theta.clone()) or original(theta)
+    record_sampled_points(algo, points)
     theta, prev, eta = algo.theta.clone(), algo.theta_prev.clone(), schedule(3, 1.0, 0.8)
     algo.step()
     torch.testing.assert_close(points[0], igt_extrapolation(theta, prev, eta))
@@ -215,8 +220,7 @@ def test_npg_igt_samples_at_the_extrapolated_point():
     plain = NPGIGT(NPGIGTConfig(num_seeds=2, transport=False))
     for _ in range(3):
         plain.step()
-    original_plain = plain.sample
-    plain.sample = lambda theta: points.append(theta.clone()) or original_plain(theta)
+    record_sampled_points(plain, points)
     current = plain.theta.clone()
     plain.step()
     torch.testing.assert_close(points[1], current)
@@ -226,8 +230,7 @@ def test_harpg_samples_its_hessian_trajectory_between_the_last_two_iterates():
     algo = NHARPG(NHARPGConfig(num_seeds=64))
     algo.step()
     points = []
-    original = algo.sample
-    algo.sample = lambda theta: points.append(theta.clone()) or original(theta)
+    record_sampled_points(algo, points)
     theta, prev = algo.theta.clone(), algo.theta_prev.clone()
     algo.step()
     hat, current = points[0][:64], points[0][64:]

@@ -53,7 +53,6 @@ from polab.core.distributions import (
     gaussian_kl,
     gaussian_logp,
 )
-from polab.core.rollout import collect
 
 
 @dataclass(frozen=True)
@@ -147,17 +146,8 @@ class MDPO(PPO):
         kl_coef = mdpo_kl_coef(self.iteration, c.num_iterations, c.t_schedule, c.kl_coef,
                                c.max_kl_coef)
 
-        # --- ROLLOUT (π_k) ---
-        rollout, self.obs = collect(self.env, agent, self.obs, c.num_steps, self.generator)
-        self.tracker.update(rollout)
-        self.global_step += c.batch_size
-        self.iteration += 1
-
-        # --- ADVANTAGES ---
-        values, advantages, returns = self.advantages(rollout, self.obs)
-        b_obs, b_actions = rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1)
-        b_logp, b_adv = rollout.logp.flatten(), advantages.flatten()
-        b_values, b_returns = values.flatten(), returns.flatten()
+        # --- ROLLOUT (π_k) + ADVANTAGES ---
+        b_obs, b_actions, b_logp, b_adv, b_values, b_returns = self.collect_batch()
         adv = normalize(b_adv) if c.norm_adv else b_adv
         with torch.no_grad():
             old_out, old_log_std = self.policy(b_obs)

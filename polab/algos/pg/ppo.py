@@ -21,7 +21,7 @@ Taught in notebooks/01_policy_gradients.ipynb.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -132,6 +132,17 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
     return {"losses/explained_variance": float(1 - (target - pred).var(unbiased=False) / var)}
 
 
+class Batch(NamedTuple):
+    """A rollout flattened over time and copies, with its GAE targets."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    advantages: torch.Tensor
+    values: torch.Tensor
+    returns: torch.Tensor
+
+
 class PPO(Algorithm):
     """PPO on a batched environment: ``step()`` = one rollout + ``update_epochs`` epochs."""
 
@@ -154,20 +165,10 @@ class PPO(Algorithm):
         if c.anneal_lr:
             self.optimizer.param_groups[0]["lr"] = self.decay_fraction() * c.learning_rate
 
-        # --- ROLLOUT ---
-        rollout, self.obs = collect(self.env, agent, self.obs, c.num_steps, self.generator)
-        self.tracker.update(rollout)
-        self.global_step += c.batch_size
-        self.iteration += 1
-
-        # --- ADVANTAGES ---
-        values, advantages, returns = self.advantages(rollout, self.obs)
+        # --- ROLLOUT + ADVANTAGES ---
+        b_obs, b_actions, b_logp, b_adv, b_values, b_returns = self.collect_batch()
 
         # --- UPDATE ---
-        b_obs = rollout.obs.flatten(0, 1)
-        b_actions = rollout.actions.flatten(0, 1)
-        b_logp, b_adv = rollout.logp.flatten(), advantages.flatten()
-        b_values, b_returns = values.flatten(), returns.flatten()
         stats: dict[str, list[torch.Tensor]] = {}
         for _epoch in range(c.update_epochs):
             perm = torch.randperm(c.batch_size, device=self.device, generator=self.generator)
@@ -199,6 +200,19 @@ class PPO(Algorithm):
                 **explained_variance(b_values, b_returns),
                 "loss": means["loss"],
                 "advantages": b_adv}
+
+    def collect_batch(self) -> Batch:
+        """Play ``num_steps`` steps in every copy and return the flattened batch with its GAE
+        advantages (counting the steps and the iteration)."""
+        rollout, self.obs = collect(self.env, self.agent, self.obs, self.config.num_steps,
+                                    self.generator)
+        self.tracker.update(rollout)
+        self.global_step += self.config.batch_size
+        self.iteration += 1
+        values, advantages, returns = self.advantages(rollout, self.obs)
+        return Batch(rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1),
+                     rollout.logp.flatten(), advantages.flatten(), values.flatten(),
+                     returns.flatten())
 
     @torch.no_grad()
     def advantages(self, rollout: Rollout, next_obs: torch.Tensor,
