@@ -2,10 +2,11 @@
 
 Paper: Alvo, Russo, Kanoria & Lee, "Deep Reinforcement Learning for Inventory Networks:
 Toward Reliable Policy Optimization" (arXiv 2306.11246); code:
-github.com/MatiasAlvo/Neural_inventory_control. The only randomness in inventory control is
-exogenous demand, and the dynamics are known and a.e. differentiable in the orders. HDPO
-replays sampled demand traces through the simulator with a deterministic policy and
-back-propagates the average cost through the whole trajectory (a pathwise gradient):
+github.com/MatiasAlvo/Neural_inventory_control; the card: ../shared/cards/03_hdpo.md. The
+only randomness in inventory control is exogenous demand, and the dynamics are known and a.e.
+differentiable in the orders. HDPO replays sampled demand traces through the simulator with a
+deterministic policy and back-propagates the average cost through the whole trajectory (a
+pathwise gradient):
 
     J(θ) = 1/(B (T - T0)) Σ_n Σ_{t ≥ T0} c(s_t^n, π_θ(s_t^n), D_t^n),    θ ← Adam(θ, ∇_θ J)
 

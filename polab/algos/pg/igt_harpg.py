@@ -1,7 +1,8 @@
 """N-PG-IGT and (N)-HARPG: policy gradients with better sample complexity, on an exact LQR.
 
 Fatkhullin, Barakat, Kireeva, He, "Stochastic Policy Gradient Methods: Improved Sample
-Complexity for Fisher-non-degenerate Policies", ICML 2023 (arXiv 2302.01734); card 10.
+Complexity for Fisher-non-degenerate Policies", ICML 2023 (arXiv 2302.01734); the card:
+../shared/cards/10_pg_igt_harpg.md.
 To reach a global ε-optimum, vanilla stochastic PG needs O~(ε⁻³) trajectories; N-PG-IGT
 (normalised momentum whose fresh gradient is taken at an extrapolated point, "implicit
 gradient transport") needs O~(ε⁻²·⁵) with one trajectory per iteration; (N)-HARPG (momentum
@@ -17,7 +18,7 @@ corrected by an unbiased Hessian-vector product along the last step) needs O~(ε
 with ``g`` the GPOMDP gradient and ``B`` the Hessian estimator (:func:`gpomdp_gradient`,
 :func:`hessian_vector_estimate`). What this version keeps and changes:
 
-1. The testbed is card 10's miniature, :class:`polab.envs.lqr.LQR` with the linear Gaussian
+1. The testbed is the card's miniature, :class:`polab.envs.lqr.LQR` with the linear Gaussian
    policy ``a = Ks + σε`` (σ fixed, so the Fisher information stays non-degenerate), where
    ``J`` and ``∇J`` are exact: the optimality gap and the gradient tracking error
    ``‖d_t - ∇J(θ_t)‖`` are measured, not estimated. The paper's experiments (garage, MuJoCo)
@@ -25,11 +26,11 @@ with ``g`` the GPOMDP gradient and ``B`` the Hessian estimator (:func:`gpomdp_gr
 2. One trajectory per gradient estimate and one per Hessian estimate, as in the theory;
    GPOMDP with the reward-to-go ``Σ_{t≥h} γ^t r_t`` and no baseline.
 3. ``num_seeds`` independent runs are one batch dimension; ``global_step`` counts the
-   trajectories consumed by *each* run (the x-axis of card 10's claim), not their total.
+   trajectories consumed by *each* run (the x-axis of the card's claim), not their total.
 4. Schedules ``γ_t = gamma_0 (2/(t+2))^lr_exponent`` and ``η_t = eta_0 (2/(t+2))^eta_exponent``
    with the exponents (of γ_t, of η_t) of the authors' code (their garage fork:
    ``NIGT_optimizer.py``, ``STORMHess_optimizer.py``, ``SGDM_optimizer.py``): N-PG-IGT
-   (1, 4/5), N-HARPG (1, 1), HARPG (1/2, 1), vanilla PG (2/3). **Card 10 marks its exponents
+   (1, 4/5), N-HARPG (1, 1), HARPG (1/2, 1), vanilla PG (2/3). **The card marks its exponents
    as needing a check**: it inferred ``γ_t ~ t^-3/5`` for N-PG-IGT, while the authors' code
    decays ``γ_t ~ 1/t`` (on this LQR: median gap 0.62 with 3/5 and its best ``gamma_0`` vs 0.33
    with 1, T = 5000); the exponents are config fields, so the card's value is one setting
@@ -74,7 +75,7 @@ def reward_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 def gpomdp_gradient(scores: torch.Tensor, rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """GPOMDP/REINFORCE with reward-to-go, ``g(τ,θ) = Σ_h ∇log π_θ(a_h|s_h) G_h`` (card 10).
+    """GPOMDP/REINFORCE with reward-to-go, ``g(τ,θ) = Σ_h ∇log π_θ(a_h|s_h) G_h`` (the card).
 
     ``scores (H, *batch, d)`` are the per-step ``∇_θ log π``; returns ``(*batch, d)``.
     """
@@ -195,7 +196,7 @@ class NPGIGTConfig(MomentumConfig):
 
     gamma_0: float = param(0.2, help="step-size scale: γ_t = gamma_0 (2/(t+2))^lr_exponent",
                            low=1e-6, high=10.0, log=True)
-    lr_exponent: float = param(1.0, help="decay exponent of γ_t (authors' code: 1; card 10 "
+    lr_exponent: float = param(1.0, help="decay exponent of γ_t (authors' code: 1; card "
                                "guessed 3/5)", low=0.0, high=1.5)
     eta_exponent: float = param(0.8, help="decay exponent of η_t (authors' code: 4/5)",
                                 low=0.0, high=1.5)
@@ -340,7 +341,7 @@ class MomentumPG(VanillaPG):
 
 
 class NPGIGT(MomentumPG):
-    """N-PG-IGT (card 10): normalised momentum with implicit gradient transport."""
+    """N-PG-IGT (the card): normalised momentum with implicit gradient transport."""
 
     config: NPGIGTConfig
     normalized = True
@@ -355,7 +356,7 @@ class NPGIGT(MomentumPG):
 
 
 class HARPG(MomentumPG):
-    """HARPG (card 10): recursive momentum corrected by a Hessian-vector product."""
+    """HARPG (the card): recursive momentum corrected by a Hessian-vector product."""
 
     def estimate(self, scalars: dict[str, float]) -> torch.Tensor:
         """``d_t = (1-η_t)(d_{t-1} + B(τ̂_t, θ̂_t)(θ_t - θ_{t-1})) + η_t g(τ_t, θ_t)``."""
@@ -377,6 +378,6 @@ class HARPG(MomentumPG):
 
 
 class NHARPG(HARPG):
-    """N-HARPG (card 10): HARPG with normalised steps."""
+    """N-HARPG (the card): HARPG with normalised steps."""
 
     normalized = True

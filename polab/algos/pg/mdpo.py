@@ -2,7 +2,7 @@
 
 Paper: https://arxiv.org/abs/2005.09814 (ICLR 2022). Reference code:
 github.com/manantomar/Mirror-Descent-Policy-Optimization, ``mdpo_on/mdpo.py`` (TensorFlow,
-a stable-baselines fork). Card 20.
+a stable-baselines fork). The card: ../shared/cards/20_mdpo.md.
 
 Mirror descent on policies: iteration k maximises the linearised objective minus a KL
 proximity term to the policy ``π_k`` that collected the data,
@@ -20,15 +20,15 @@ What this version keeps and changes relative to the reference code:
    policies, as the code's ``proba_distribution.kl``); ``m`` full-batch Adam steps with
    gradient-norm clipping; then a separate critic fit (epochs of minibatches, clipped value
    loss); GAE with advantages standardised over the batch; learning rate annealed linearly.
-2. ``t_k = 1 - (k-1)/K`` for ``k = 1..K`` (card 20); the code's zero-based counter gives
+2. ``t_k = 1 - (k-1)/K`` for ``k = 1..K`` (the card); the code's zero-based counter gives
    ``1 - (i-1)/K``, i.e. ``t = 1 + 1/K`` first. ``1/t_k`` is capped at ``max_kl_coef``
-   (card 20, pitfall 3), which also keeps a run continued past ``K`` iterations finite.
+   (the card, pitfall 3), which also keeps a run continued past ``K`` iterations finite.
 3. Rollouts, networks, GAE and truncation bootstrapping are PPO's: :class:`MDPO` subclasses
    :class:`~polab.algos.pg.ppo.PPO` and replaces only the update. One Adam holds actor and
    critic; their steps touch disjoint parameters, so this equals the code's two optimisers.
 4. Defaults are tuned for CartPole-v1 on a laptop CPU (32 envs × 64 steps, lr 3e-3, 8 critic
    minibatches); the code's are MuJoCo's (1 env, 1024 steps, lr 3e-4, λ 0.98, minibatch 128).
-5. Card 20's ablations: a constant ``t`` (``t_schedule="constant"``, weight ``kl_coef``) and
+5. The card's ablations: a constant ``t`` (``t_schedule="constant"``, weight ``kl_coef``) and
    the forward KL(π_k ‖ π_θ) (``kl_direction="forward"``, TRPO's direction).
 6. Dropped: the Tsallis-entropy variant, and the code's ``entcoeff`` (it is not in its loss).
 
@@ -60,7 +60,7 @@ class MDPOConfig(OnPolicyConfig):
     """On-policy MDPO's knobs: PPO's rollout, GAE and annealing ones (``update_epochs`` and
     ``num_minibatches`` drive the critic fit; ``norm_adv`` standardises over the whole batch;
     ``max_grad_norm`` clips the policy steps), plus the mirror-descent step (the reference
-    code's ``sgd_steps``, card 20's schedule and ablations)."""
+    code's ``sgd_steps``, the card's schedule and ablations)."""
 
     learning_rate: float = param(3e-3, help="Adam learning rate (actor and critic)",
                                  low=1e-5, high=1e-1, log=True)
@@ -89,7 +89,7 @@ def mdpo_kl_coef(iteration: int, num_iterations: int,
                  t_schedule: Literal["annealed", "constant"] = "annealed",
                  kl_coef: float = 1.0, max_kl_coef: float = 100.0) -> float:
     """The KL weight ``1/t_k`` of iteration ``k = iteration + 1``: annealed,
-    ``t_k = 1 - (k-1)/K`` (card 20; the reference code), or the constant ``kl_coef``;
+    ``t_k = 1 - (k-1)/K`` (the card; the reference code), or the constant ``kl_coef``;
     capped at ``max_kl_coef``."""
     if t_schedule == "constant":
         return min(kl_coef, max_kl_coef)

@@ -13,7 +13,7 @@ What this version keeps and changes:
 
 1. Kept: the losses above, one Adam learning rate for all networks, Polyak τ = 0.005,
    uniform random actions for the first ``learning_starts`` steps, the log-det-Jacobian
-   correction of the tanh squashing (card 20, pitfall 5).
+   correction of the tanh squashing (../shared/cards/20_mdpo.md, pitfall 5).
 2. Changed: the actor loss takes ``min(Q1, Q2)`` (CleanRL, SB3) where stable-baselines' SAC
    and the MDPO code take ``Q1``; rollouts sample from the stochastic policy (the MDPO code
    explores with the deterministic action); polab's batched envs collect ``num_steps`` steps
