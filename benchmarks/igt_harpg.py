@@ -38,26 +38,26 @@ METHODS = [("N-HARPG", NHARPG, NHARPGConfig, -1 / 2), ("N-PG-IGT", NPGIGT, NPGIG
 def run(algo_cls, config) -> tuple[dict[str, np.ndarray], float]:
     """Train to the budget; the exact metrics at every evaluated iteration, and the time."""
     algo = algo_cls(config)
-    keys = ("trajectories", "optimality_gap", "optimality_gap_q25", "optimality_gap_q75",
+    keys = ("global_step", "optimality_gap", "optimality_gap_q25", "optimality_gap_q75",
             "grad_error", "diverged")
     rows = []
     start = time.perf_counter()
     for _ in range(config.num_iterations):
         metrics = algo.step()
-        if "optimality_gap" in metrics:
-            rows.append([float(metrics[k]) for k in keys])
+        if "optimality_gap" in metrics:  # global_step: the trajectories each run consumed
+            rows.append([float(algo.global_step), *(float(metrics[k]) for k in keys[1:])])
     return dict(zip(keys, np.array(rows).T, strict=True)), time.perf_counter() - start
 
 
 def at(curve: dict[str, np.ndarray], key: str, trajectories: float) -> float:
     """The metric at the last evaluation with at most ``trajectories`` trajectories."""
-    return curve[key][np.searchsorted(curve["trajectories"], trajectories, side="right") - 1]
+    return curve[key][np.searchsorted(curve["global_step"], trajectories, side="right") - 1]
 
 
 def loglog_slope(curve: dict[str, np.ndarray], lo: float) -> float:
     """Least-squares slope of log(median gap) vs log(trajectories) over ``[lo, end]``."""
-    keep = (curve["trajectories"] >= lo) & np.isfinite(curve["optimality_gap"])
-    return float(np.polyfit(np.log(curve["trajectories"][keep]),
+    keep = (curve["global_step"] >= lo) & np.isfinite(curve["optimality_gap"])
+    return float(np.polyfit(np.log(curve["global_step"][keep]),
                             np.log(curve["optimality_gap"][keep]), 1)[0])
 
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from helpers import INVENTORY_SMALL as SMALL
 from torch import nn
 
 from polab.algos.diffsim.hdpo import (
@@ -22,10 +23,6 @@ from polab.algos.diffsim.hdpo import (
 from polab.algos.diffsim.policies import SymmetricPolicy, order_curve
 from polab.envs.inventory.sim import InventoryState, one_store, one_warehouse
 from polab.train import train
-
-SMALL = {"n_scenarios": 64, "batch_size": 32, "horizon": 12, "warmup": 4, "dev_scenarios": 16,
-         "test_scenarios": 32, "test_horizon": 40, "test_warmup": 10, "eval_every": 2}
-
 
 
 def test_hdpo_loss_is_the_average_cost_after_the_warmup():

@@ -3,14 +3,11 @@ one-config estimator switch that the notebook's panels build from."""
 
 import numpy as np
 import pytest
+from helpers import INVENTORY_SMALL as SMALL
 
 from polab import plots
 from polab.algos.diffsim.hdpo import HDPO, InventoryConfig, InventoryReinforce, make_algo
 from polab.train import History, train
-
-SMALL = {"n_scenarios": 64, "batch_size": 32, "horizon": 12, "warmup": 4, "dev_scenarios": 16,
-         "test_scenarios": 32, "test_horizon": 40, "test_warmup": 10, "eval_every": 2}
-
 
 
 def history(gaps, every=2):

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from helpers import F64, f64
 
 from polab.algos.pg.igt_harpg import (
     HARPG,
@@ -30,14 +31,6 @@ from polab.core.distributions import gaussian_logp
 from polab.envs.lqr import LQR, gaussian_log_prob_hvp, gaussian_score
 from polab.train import train
 
-F64 = torch.float64
-
-
-
-def t(x):
-    return torch.tensor(x, dtype=F64)
-
-
 # --- pure functions on hand-computed cases --------------------------------------------------
 
 
@@ -49,7 +42,7 @@ def test_schedule():
 
 def test_reward_to_go_hand_computed_and_against_discounted_returns():
     # γ = 0.5, r = (1, 2, 3): G_0 = 1 + 0.5·2 + 0.25·3, G_1 = 0.5·2 + 0.25·3, G_2 = 0.25·3
-    torch.testing.assert_close(reward_to_go(t([1.0, 2.0, 3.0]), 0.5), t([2.75, 1.75, 0.75]))
+    torch.testing.assert_close(reward_to_go(f64([1.0, 2.0, 3.0]), 0.5), f64([2.75, 1.75, 0.75]))
     rewards = torch.randn(7, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
     from_start = 0.9 ** torch.arange(7, dtype=F64)[:, None] * discounted_returns(
         rewards, torch.zeros(7, 3, dtype=torch.bool), 0.9)
@@ -58,16 +51,16 @@ def test_reward_to_go_hand_computed_and_against_discounted_returns():
 
 def test_gpomdp_gradient_hand_computed():
     # scores (1, 2), rewards (1, 2), γ = 0.5: G = (2, 1), g = 2·1 + 1·2
-    g = gpomdp_gradient(t([[1.0], [2.0]]), t([1.0, 2.0]), 0.5)
-    torch.testing.assert_close(g, t([4.0]))
+    g = gpomdp_gradient(f64([[1.0], [2.0]]), f64([1.0, 2.0]), 0.5)
+    torch.testing.assert_close(g, f64([4.0]))
 
 
 def test_hessian_vector_estimate_hand_computed():
     # as above, per-step ∇²log π·u = (-0.5, -1), u = 2: ∇Φ = 4, <∇log p, u> = (1 + 2)·2 = 6,
     # ∇²Φ u = 2·(-0.5) + 1·(-1) = -2, so B u = 4·6 - 2
-    Bu = hessian_vector_estimate(t([[1.0], [2.0]]), t([[-0.5], [-1.0]]), t([1.0, 2.0]), 0.5,
-                                 t([2.0]))
-    torch.testing.assert_close(Bu, t([22.0]))
+    Bu = hessian_vector_estimate(f64([[1.0], [2.0]]), f64([[-0.5], [-1.0]]), f64([1.0, 2.0]), 0.5,
+                                 f64([2.0]))
+    torch.testing.assert_close(Bu, f64([22.0]))
 
 
 def test_hessian_vector_estimate_equals_the_autograd_double_backward():
@@ -93,14 +86,14 @@ def test_hessian_vector_estimate_equals_the_autograd_double_backward():
 
 def test_igt_extrapolation_momentum_and_normalized_step():
     # θ̃ = 1 + (0.75/0.25)(1 - 0.5); no extrapolation when η = 1
-    assert igt_extrapolation(t(1.0), t(0.5), 0.25).item() == pytest.approx(2.5)
-    assert igt_extrapolation(t(1.0), t(0.5), 1.0).item() == pytest.approx(1.0)
+    assert igt_extrapolation(f64(1.0), f64(0.5), 0.25).item() == pytest.approx(2.5)
+    assert igt_extrapolation(f64(1.0), f64(0.5), 1.0).item() == pytest.approx(1.0)
     # (1 - 0.25)(1 + 0.5) + 0.25·3 and (1 - 0.25)·1 + 0.25·3
-    assert momentum_update(t(1.0), t(3.0), 0.25, t(0.5)).item() == pytest.approx(1.875)
-    assert momentum_update(t(1.0), t(3.0), 0.25).item() == pytest.approx(1.5)
-    theta = t([[0.0, 0.0], [1.0, 1.0]])
-    step = normalized_step(theta, t([[3.0, 4.0], [0.0, -10.0]]), 0.5)
-    torch.testing.assert_close(step, t([[0.3, 0.4], [1.0, 0.5]]))
+    assert momentum_update(f64(1.0), f64(3.0), 0.25, f64(0.5)).item() == pytest.approx(1.875)
+    assert momentum_update(f64(1.0), f64(3.0), 0.25).item() == pytest.approx(1.5)
+    theta = f64([[0.0, 0.0], [1.0, 1.0]])
+    step = normalized_step(theta, f64([[3.0, 4.0], [0.0, -10.0]]), 0.5)
+    torch.testing.assert_close(step, f64([[0.3, 0.4], [1.0, 0.5]]))
 
 
 # --- unbiasedness against the exact LQR gradient --------------------------------------------
@@ -133,7 +126,7 @@ def mean_hessian_vector(lqr: LQR, theta: torch.Tensor, u: torch.Tensor, total: i
 
 
 def test_hessian_vector_estimate_is_unbiased_against_finite_differences():
-    theta, u = t([-0.2, -0.5]), t([0.6, -0.8])
+    theta, u = f64([-0.2, -0.5]), f64([0.6, -0.8])
     h = 1e-4
     fd = (exact_grad(SHORT, theta + h * u) - exact_grad(SHORT, theta - h * u)) / (2 * h)
     mean = mean_hessian_vector(SHORT, theta, u, 1_000_000, seed=0)
@@ -142,7 +135,7 @@ def test_hessian_vector_estimate_is_unbiased_against_finite_differences():
 
 def test_harpg_correction_at_a_random_point_is_unbiased_for_the_gradient_change():
     # E_q E_τ[B(τ, θ_{t-1} + q u) u] = ∫₀¹ ∇²J(θ_{t-1} + q u) u dq = ∇J(θ_t) - ∇J(θ_{t-1})
-    prev, u = t([-0.2, -0.5]), t([-0.5, -0.8])
+    prev, u = f64([-0.2, -0.5]), f64([-0.5, -0.8])
     change = exact_grad(SHORT, prev + u) - exact_grad(SHORT, prev)
     # the curvature changes along this long step: the end-point Hessian would be off by >10%
     h = 1e-4
@@ -180,7 +173,8 @@ def test_algorithm_improves_counts_trajectories_and_is_deterministic(cls, config
         last = algo.step()
     per_iteration = 2 if cls in (HARPG, NHARPG) else 1
     assert algo.global_step == 1 + per_iteration * (cfg.num_iterations - 1)
-    assert last["trajectories"] == algo.global_step <= cfg.total_trajectories
+    assert "trajectories" not in last  # the x-axis is global_step, written by train()
+    assert algo.global_step <= cfg.total_trajectories
     assert last["optimality_gap"] < 0.8 * initial_gap and last["diverged"] == 0
     assert (last["optimality_gap_per_seed"] >= 0).all()
     assert last["gain"].shape == (4, 1, 2)
@@ -207,13 +201,18 @@ def test_state_dict_resumes_exactly(cls, config_cls):
     assert a.global_step == b.global_step
 
 
+def record_sampled_points(algo: VanillaPG, points: list[torch.Tensor]) -> None:
+    """From now on append (a copy of) every θ at which ``algo`` samples to ``points``."""
+    original = algo.sample
+    algo.sample = lambda theta: points.append(theta.clone()) or original(theta)
+
+
 def test_npg_igt_samples_at_the_extrapolated_point():
     algo = NPGIGT(NPGIGTConfig(num_seeds=2))
     for _ in range(3):
         algo.step()
     points = []
-    original = algo.sample
-    algo.sample = lambda theta: points.append(theta.clone()) or original(theta)
+    record_sampled_points(algo, points)
     theta, prev, eta = algo.theta.clone(), algo.theta_prev.clone(), schedule(3, 1.0, 0.8)
     algo.step()
     torch.testing.assert_close(points[0], igt_extrapolation(theta, prev, eta))
@@ -221,8 +220,7 @@ def test_npg_igt_samples_at_the_extrapolated_point():
     plain = NPGIGT(NPGIGTConfig(num_seeds=2, transport=False))
     for _ in range(3):
         plain.step()
-    original_plain = plain.sample
-    plain.sample = lambda theta: points.append(theta.clone()) or original_plain(theta)
+    record_sampled_points(plain, points)
     current = plain.theta.clone()
     plain.step()
     torch.testing.assert_close(points[1], current)
@@ -232,8 +230,7 @@ def test_harpg_samples_its_hessian_trajectory_between_the_last_two_iterates():
     algo = NHARPG(NHARPGConfig(num_seeds=64))
     algo.step()
     points = []
-    original = algo.sample
-    algo.sample = lambda theta: points.append(theta.clone()) or original(theta)
+    record_sampled_points(algo, points)
     theta, prev = algo.theta.clone(), algo.theta_prev.clone()
     algo.step()
     hat, current = points[0][:64], points[0][64:]
@@ -244,9 +241,9 @@ def test_harpg_samples_its_hessian_trajectory_between_the_last_two_iterates():
 
 
 def test_quartiles_count_diverged_runs_as_the_worst():
-    values = t([3.0, float("nan"), 1.0, 2.0])  # sorted: 1, 2, 3, inf (midpoints)
+    values = f64([3.0, float("nan"), 1.0, 2.0])  # sorted: 1, 2, 3, inf (midpoints)
     assert quartiles(values) == [1.5, 2.5, math.inf]
-    assert quartiles(t([4.0])) == [4.0, 4.0, 4.0]
+    assert quartiles(f64([4.0])) == [4.0, 4.0, 4.0]
 
 
 def test_configs_validate_and_count_iterations():
@@ -271,5 +268,5 @@ def test_trains_with_the_generic_loop():
     assert history.status == "finished"
     gaps = history.column("optimality_gap")
     assert (~torch.isnan(torch.tensor(gaps))).sum() >= 10
-    assert history.last("trajectories") == algo.global_step == 59
+    assert history.last("global_step") == algo.global_step == 59
     assert history.latest["gain"].shape == (3, 1, 2)

@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from helpers import F64
 
 from polab.core.distributions import gaussian_logp
 from polab.envs.lqr import LQR, LQREnv, gaussian_log_prob_hvp, gaussian_score
-
-F64 = torch.float64
-
 
 
 def scalar_lqr(a=1.0, b=1.0, q=1.0, r=1.0, gamma=0.9, horizon=2, sigma=0.5) -> LQR:

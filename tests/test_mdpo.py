@@ -5,24 +5,20 @@ import math
 
 import pytest
 import torch
+from helpers import f64
 
 from polab.algos import ALGORITHMS
 from polab.algos.pg.mdpo import MDPO, MDPOConfig, mdpo_kl_coef, mdpo_loss, policy_kl
 from polab.core.distributions import categorical_kl, gaussian_kl
 from polab.train import train
 
-
-def t(*xs):
-    return torch.tensor(xs, dtype=torch.float64)
-
-
 SMALL = {"num_envs": 8, "num_steps": 32, "num_minibatches": 2, "total_timesteps": 2560}
 
 
 def test_mdpo_loss_hand_case_and_unclipped_gradient():
     # ratios r = [1.5, 0.6], advantages [1, -2], per-state KL [0.1, 0.3], 1/t = 2
-    new_logp = t(math.log(1.5), math.log(0.6)).requires_grad_()
-    terms = mdpo_loss(new_logp, t(0.0, 0.0), t(1.0, -2.0), t(0.1, 0.3), kl_coef=2.0)
+    new_logp = f64([math.log(1.5), math.log(0.6)]).requires_grad_()
+    terms = mdpo_loss(new_logp, f64([0.0, 0.0]), f64([1.0, -2.0]), f64([0.1, 0.3]), kl_coef=2.0)
     assert terms["loss_policy"].item() == pytest.approx(-(1.5 - 1.2) / 2)
     assert terms["loss_kl"].item() == pytest.approx(0.2)
     assert terms["loss"].item() == pytest.approx(-0.15 + 2.0 * 0.2)
@@ -43,7 +39,7 @@ def test_kl_coef_schedule():
 
 
 def test_categorical_kl_hand_case_and_asymmetry():
-    p, q = torch.log(t(0.5, 0.5)), torch.log(t(0.25, 0.75))
+    p, q = torch.log(f64([0.5, 0.5])), torch.log(f64([0.25, 0.75]))
     assert float(categorical_kl(p, q)) == pytest.approx(0.5 * math.log(2) + 0.5 * math.log(2 / 3))
     assert float(categorical_kl(q, p)) == pytest.approx(0.25 * math.log(0.5) + 0.75 * math.log(1.5))
     assert float(categorical_kl(p, p)) == pytest.approx(0.0)
@@ -51,7 +47,7 @@ def test_categorical_kl_hand_case_and_asymmetry():
 
 def test_gaussian_kl_hand_case_and_against_torch():
     # KL(N(0,1) ‖ N(1,2²)) = log 2 + (1 + 1)/(2·4) - 1/2
-    kl = gaussian_kl(t(0.0)[None], t(0.0)[None], t(1.0)[None], t(math.log(2.0))[None])
+    kl = gaussian_kl(f64([[0.0]]), f64([[0.0]]), f64([[1.0]]), f64([[math.log(2.0)]]))
     assert float(kl) == pytest.approx(math.log(2) + 0.25 - 0.5)
     g = torch.Generator().manual_seed(0)
     mp, lp, mq, lq = (torch.randn(5, 3, generator=g, dtype=torch.float64) for _ in range(4))

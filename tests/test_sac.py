@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from helpers import f64
 
 from polab.algos.pg.mdpo_off import MDPOOff, MDPOOffConfig, mdpo_actor_loss
 from polab.algos.pg.sac import (
@@ -20,11 +21,6 @@ from polab.core.replay import ReplayBuffer, Transitions
 from polab.core.rollout import Rollout
 from polab.train import train
 
-
-def t(*xs):
-    return torch.tensor(xs, dtype=torch.float64)
-
-
 TINY = {"total_timesteps": 400, "num_envs": 2, "num_steps": 20, "learning_starts": 40,
         "batch_size": 16, "hidden": 16, "utd_ratio": 0.25}
 
@@ -34,12 +30,12 @@ TINY = {"total_timesteps": 400, "num_envs": 2, "num_steps": 20, "learning_starts
 
 def test_squashed_gaussian_logp_hand_case_and_against_torch():
     # u = 0, N(0, 1), scale 2: log N(0) - log(2 · (1 - tanh² 0)) = -½ log 2π - log 2
-    logp = squashed_gaussian_logp(t(0.0)[None], t(0.0)[None], t(0.0)[None], t(2.0))
+    logp = squashed_gaussian_logp(f64([[0.0]]), f64([[0.0]]), f64([[0.0]]), f64([2.0]))
     assert float(logp) == pytest.approx(-0.5 * math.log(2 * math.pi) - math.log(2))
     g = torch.Generator().manual_seed(0)
-    mean, log_std = torch.randn(6, 2, generator=g, dtype=torch.float64), t(-0.5, 0.3)
+    mean, log_std = torch.randn(6, 2, generator=g, dtype=torch.float64), f64([-0.5, 0.3])
     u = mean + log_std.exp() * torch.randn(6, 2, generator=g, dtype=torch.float64)
-    scale, bias = t(2.0, 0.5), t(0.0, 1.0)
+    scale, bias = f64([2.0, 0.5]), f64([0.0, 1.0])
     D = torch.distributions
     ref = D.TransformedDistribution(D.Normal(mean, log_std.exp()),
                                     [D.TanhTransform(), D.AffineTransform(bias, scale)])
@@ -49,11 +45,11 @@ def test_squashed_gaussian_logp_hand_case_and_against_torch():
 
 
 def test_sac_critic_loss_hand_case_and_targets_carry_no_gradient():
-    next_v = t(2.0, 5.0).requires_grad_()
-    min_q_pi = t(1.0, 3.0).requires_grad_()
-    terms = sac_critic_loss(q1=t(1.0, 2.0), q2=t(0.0, 1.0), v=t(0.5, 0.5),
-                            rewards=t(1.0, -1.0), terminated=torch.tensor([False, True]),
-                            next_v_target=next_v, min_q_pi=min_q_pi, logp_pi=t(-1.0, 0.5),
+    next_v = f64([2.0, 5.0]).requires_grad_()
+    min_q_pi = f64([1.0, 3.0]).requires_grad_()
+    terms = sac_critic_loss(q1=f64([1.0, 2.0]), q2=f64([0.0, 1.0]), v=f64([0.5, 0.5]),
+                            rewards=f64([1.0, -1.0]), terminated=torch.tensor([False, True]),
+                            next_v_target=next_v, min_q_pi=min_q_pi, logp_pi=f64([-1.0, 0.5]),
                             gamma=0.5, alpha=0.2)
     # y_Q = [1 + 0.5·2, -1 (terminated)] = [2, -1]; y_V = [1 + 0.2, 3 - 0.1] = [1.2, 2.9]
     assert float(terms["loss_q1"]) == pytest.approx(0.5 * (1 + 9) / 2)
@@ -64,7 +60,7 @@ def test_sac_critic_loss_hand_case_and_targets_carry_no_gradient():
 
 
 def test_actor_losses_hand_case_and_sac_limit():
-    logp, old_logp, q = t(-1.0, 0.5), t(-1.5, 0.0), t(1.0, 3.0)
+    logp, old_logp, q = f64([-1.0, 0.5]), f64([-1.5, 0.0]), f64([1.0, 3.0])
     sac = sac_actor_loss(logp, q, alpha=0.2)
     assert float(sac["loss"]) == pytest.approx((-0.2 - 1.0 + 0.1 - 3.0) / 2)
     assert float(mdpo_actor_loss(logp, old_logp, q, 0.2, kl_coef=0.0)["loss"]) == \

@@ -45,11 +45,17 @@ class Algorithm:
         self.global_step = 0
         self.iteration = 0
 
+    def decay_fraction(self) -> float:
+        """``max(0, 1 - iteration / num_iterations)``: the factor of a linearly annealed
+        learning rate (CleanRL's ``anneal_lr``) at the current iteration."""
+        return max(0.0, 1.0 - self.iteration / self.config.num_iterations)  # type: ignore[attr-defined]
+
     def step(self) -> dict[str, Any]:  # pragma: no cover - every trainer overrides it
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """The declared parts plus ``global_step`` and ``iteration``."""
+        """The declared parts plus ``global_step`` and ``iteration``, copied (an optimiser's
+        own ``state_dict`` shares its moment tensors with the live optimiser)."""
         state: dict[str, Any] = {}
         for name in (*self.state_parts, "global_step", "iteration"):
             value = getattr(self, name)
@@ -57,20 +63,29 @@ class Algorithm:
                 state[name] = value.get_state()
             elif hasattr(value, "state_dict"):
                 state[name] = copy.deepcopy(value.state_dict())
+            elif isinstance(value, torch.Tensor):
+                state[name] = value.detach().clone()
             else:
                 state[name] = copy.deepcopy(value)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved; a missing part is a named error."""
+        """Restore what :meth:`state_dict` saved; a missing part is a named error. A tensor
+        part returns to the device of the attribute it replaces (checkpoints load on the
+        CPU); a ``Parameter`` is overwritten in place, so optimisers keep holding it."""
         missing = [n for n in (*self.state_parts, "global_step", "iteration") if n not in state]
         if missing:
             raise KeyError(f"{type(self).__name__} state lacks {missing}")
         for name in (*self.state_parts, "global_step", "iteration"):
-            value = getattr(self, name)
+            value, saved = getattr(self, name), state[name]
             if isinstance(value, torch.Generator):
-                value.set_state(state[name])
+                value.set_state(saved)
             elif hasattr(value, "load_state_dict"):
-                value.load_state_dict(state[name])
+                value.load_state_dict(saved)
+            elif isinstance(value, torch.nn.Parameter):
+                with torch.no_grad():
+                    value.copy_(saved)
+            elif isinstance(value, torch.Tensor):
+                setattr(self, name, saved.to(value.device).clone())
             else:
-                setattr(self, name, copy.deepcopy(state[name]))
+                setattr(self, name, copy.deepcopy(saved))

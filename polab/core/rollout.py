@@ -1,7 +1,7 @@
-"""Rollouts of a batched environment: the run set-up every batched algorithm begins with
-(``start_run``), ``collect`` (step the env with the policy for ``num_steps`` steps,
-time-major), ``EpisodeTracker`` (episode returns and lengths of all copies, read once per
-iteration) and ``first_episode_mask``.
+"""Rollouts of a batched environment: the knobs every batched algorithm shares
+(``RolloutConfig``), its environment (``batched_env``), ``collect`` (step the env with the
+policy for ``num_steps`` steps, time-major), ``EpisodeTracker`` (episode returns and lengths of
+all copies, read once per iteration) and ``first_episode_mask``.
 
 Taught in notebooks/01_policy_gradients.ipynb.
 """
@@ -10,31 +10,48 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from polab.config import Config
+from polab.config import Config, param
 from polab.core.networks import ActorCritic
-from polab.device import pick_device, seed_everything
 from polab.envs import make
 from polab.envs.base import BatchedEnv
 
 
-def start_run(config: Config, env: BatchedEnv | str, device: str | torch.device | None
-              ) -> tuple[Config, torch.device, torch.Generator, BatchedEnv]:
-    """Validate ``config`` (naming any bad field), resolve ``device``, seed everything, and
-    build ``config.num_envs`` copies of ``env`` (a registered name) or check a given env's
-    size. Returns ``(config, device, generator on device, env)``."""
-    config = config.validate()
-    dev = pick_device(device)
-    seed_everything(config.seed)
-    generator = torch.Generator(dev).manual_seed(config.seed)
+@dataclass(frozen=True)
+class RolloutConfig(Config):
+    """The knobs every algorithm on a batched environment shares: the seed, the run length in
+    environment steps, ``num_envs`` copies stepped ``num_steps`` times per iteration, the
+    learning rate, the discount and the network width (CleanRL's names)."""
+
+    seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
+    total_timesteps: int = param(200_000, help="environment steps in the whole run",
+                                 low=1, high=100_000_000)
+    learning_rate: float = param(2.5e-3, help="Adam learning rate", low=1e-5, high=1e-1, log=True)
+    num_envs: int = param(32, help="environment copies stepped in parallel", low=1, high=65_536)
+    num_steps: int = param(64, help="steps per copy per rollout", low=1, high=10_000)
+    gamma: float = param(0.99, help="discount factor γ", low=0.0, high=1.0)
+    hidden: int = param(64, help="hidden units per layer", low=4, high=1024)
+
+    @property
+    def batch_steps(self) -> int:
+        """Environment transitions per iteration (``num_envs × num_steps``)."""
+        return self.num_envs * self.num_steps
+
+
+def batched_env(config: Config, env: BatchedEnv | str, device: torch.device) -> BatchedEnv:
+    """``config.num_envs`` copies of ``env`` (a registered name) seeded with ``config.seed``,
+    or ``env`` itself after checking its size: the env part of a batched algorithm's set-up
+    (the rest is :meth:`polab.core.algorithm.Algorithm.setup`, called first)."""
+    num_envs = config.num_envs  # type: ignore[attr-defined]
     if isinstance(env, str):
-        env = make(env, config.num_envs, dev, seed=config.seed)
-    elif env.num_envs != config.num_envs:
-        raise ValueError(f"num_envs={config.num_envs} but the env has {env.num_envs} copies")
-    return config, dev, generator, env
+        return make(env, num_envs, device, seed=config.seed)  # type: ignore[attr-defined]
+    if env.num_envs != num_envs:
+        raise ValueError(f"num_envs={num_envs} but the env has {env.num_envs} copies")
+    return env
 
 
 @dataclass
@@ -81,6 +98,20 @@ class EpisodeTracker:
         self.recent_returns.extend(finished_ret.tolist())
         self.recent_lengths.extend(ends_len[dones].cpu().numpy().tolist())
         self.episodes += len(finished_ret)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ret": self.ret.clone(), "len": self.len.clone(), "episodes": self.episodes,
+                "recent_returns": list(self.recent_returns),
+                "recent_lengths": list(self.recent_lengths)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ret.copy_(state["ret"])
+        self.len.copy_(state["len"])
+        self.episodes = state["episodes"]
+        for name in ("recent_returns", "recent_lengths"):
+            recent = getattr(self, name)
+            recent.clear()
+            recent.extend(state[name])
 
     def metrics(self) -> dict[str, float]:
         if not self.recent_returns:

@@ -2,10 +2,11 @@
 
 Paper: Alvo, Russo, Kanoria & Lee, "Deep Reinforcement Learning for Inventory Networks:
 Toward Reliable Policy Optimization" (arXiv 2306.11246); code:
-github.com/MatiasAlvo/Neural_inventory_control. The only randomness in inventory control is
-exogenous demand, and the dynamics are known and a.e. differentiable in the orders. HDPO
-replays sampled demand traces through the simulator with a deterministic policy and
-back-propagates the average cost through the whole trajectory (a pathwise gradient):
+github.com/MatiasAlvo/Neural_inventory_control; the card: ../shared/cards/03_hdpo.md. The
+only randomness in inventory control is exogenous demand, and the dynamics are known and a.e.
+differentiable in the orders. HDPO replays sampled demand traces through the simulator with a
+deterministic policy and back-propagates the average cost through the whole trajectory (a
+pathwise gradient):
 
     J(θ) = 1/(B (T - T0)) Σ_n Σ_{t ≥ T0} c(s_t^n, π_θ(s_t^n), D_t^n),    θ ← Adam(θ, ∇_θ J)
 
@@ -44,8 +45,8 @@ import torch
 from polab.algos.diffsim.policies import make_policy
 from polab.config import Config, param
 from polab.core.advantages import discounted_returns
+from polab.core.algorithm import Algorithm
 from polab.core.distributions import gaussian_logp
-from polab.device import pick_device, seed_everything
 from polab.envs.inventory.reference import reference_cost
 from polab.envs.inventory.sim import (
     InventorySetting,
@@ -166,18 +167,22 @@ def score_function_loss(logp: torch.Tensor, costs: torch.Tensor, warmup: int, ga
     return {"loss": loss, "loss_policy": loss, "advantages": adv, "cost_to_go": to_go}
 
 
-class HDPO:
+class HDPO(Algorithm):
     """HDPO on an inventory setting; ``step()`` is one pathwise-gradient step on a minibatch."""
+
+    config: HDPOConfig
+    state_parts = ("policy", "optimizer", "best_policy", "best_dev", "generator")
+    x_label = "scenario-periods"
 
     def __init__(self, config: HDPOConfig, setting: InventorySetting | None = None,
                  device: str | torch.device | None = None):
-        self.config = c = config.validate()
-        self.device = pick_device(device)
-        seed_everything(c.seed)
+        self.setup(config, device)
+        c = self.config
+        # minibatch indices are drawn on the CPU: the same scenarios on every device
+        self.generator = torch.Generator().manual_seed(c.seed)
         self.setting = (setting or make_setting(c)).to(self.device)
         self.policy = make_policy(self.setting, c.arch, c.hidden, c.layers).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=c.learning_rate)
-        self.generator = torch.Generator().manual_seed(c.seed)
         sizes = {"train": (c.n_scenarios, c.horizon), "dev": (c.dev_scenarios, c.test_horizon),
                  "test": (c.test_scenarios, c.test_horizon)}
         self.scenarios = {k: sample_scenarios(self.setting, n, t, c.seed + SPLIT_SEEDS[k],
@@ -185,8 +190,6 @@ class HDPO:
         self.optimum = reference_cost(self.setting)
         self.best_dev = math.inf
         self.best_policy = copy.deepcopy(self.policy.state_dict())
-        self.iteration = 0
-        self.global_step = 0
 
     def minibatch(self) -> Scenarios:
         """A random minibatch of training scenarios (seeded)."""
@@ -208,7 +211,7 @@ class HDPO:
         terms = self.estimator_loss(batch)
         # --- UPDATE ---
         if self.config.anneal_lr:
-            frac = max(1.0 - self.iteration / self.config.num_iterations, 0.0)
+            frac = self.decay_fraction()
             for group in self.optimizer.param_groups:
                 group["lr"] = frac * self.config.learning_rate
         self.optimizer.zero_grad(set_to_none=True)
@@ -265,24 +268,13 @@ class HDPO:
             rows.append(torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)]))
         return torch.stack(rows)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "best_policy": self.best_policy, "best_dev": self.best_dev,
-                "generator": self.generator.get_state(), "iteration": self.iteration,
-                "global_step": self.global_step}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.best_policy = copy.deepcopy(state["best_policy"])
-        self.best_dev = state["best_dev"]
-        self.generator.set_state(state["generator"])
-        self.iteration, self.global_step = state["iteration"], state["global_step"]
-
 
 class InventoryReinforce(HDPO):
     """The score-function baseline: same network (the Gaussian's mean), same scenarios and
     budget; the rollout runs without autograd and ``log π`` is recomputed in one batch."""
+
+    config: InventoryReinforceConfig
+    state_parts = (*HDPO.state_parts, "log_std", "noise")
 
     def __init__(self, config: InventoryReinforceConfig, setting: InventorySetting | None = None,
                  device: str | torch.device | None = None):
@@ -326,16 +318,6 @@ class InventoryReinforce(HDPO):
 
     def extra_metrics(self) -> dict[str, float]:
         return {"exploration_std": float(self.log_std.detach().exp().mean())}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "log_std": self.log_std.detach().clone(),
-                "noise": self.noise.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        with torch.no_grad():
-            self.log_std.copy_(state["log_std"])
-        self.noise.set_state(state["noise"])
 
 
 def make_algo(config: HDPOConfig, device: str | torch.device | None = None) -> HDPO:

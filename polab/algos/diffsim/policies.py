@@ -7,9 +7,10 @@ rescaling the authors' code does not do, so one learning rate serves any demand 
 * :class:`MLPPolicy` — the authors' ``VanillaOneStore`` / ``VanillaOneWarehouse``: every
   inventory number flattened into one MLP (ELU) that outputs every order. Store orders are
   ``scale · softplus(x + 1)`` (the +1 keeps the first orders away from softplus's flat region,
-  card pitfall 4); the warehouse order is ``upper · sigmoid(x)``. Unlike the authors' vanilla
-  network (a softmax over warehouse stock), feasibility is left to the simulator's
-  proportional allocation, so the two architectures differ only in their structure.
+  ../shared/cards/03_hdpo.md, pitfall 4); the warehouse order is ``upper · sigmoid(x)``.
+  Unlike the authors' vanilla network (a softmax over warehouse stock), feasibility is left to
+  the simulator's proportional allocation, so the two architectures differ only in their
+  structure.
 * :class:`SymmetricPolicy` — one round of message passing on the star graph, in the spirit of
   the authors' ``SymmetryAware`` network (and the GNN of the paper's latest version): each store
   embeds its own state and parameters, the mean of the embeddings plus the warehouse state

@@ -1,7 +1,8 @@
 """N-PG-IGT and (N)-HARPG: policy gradients with better sample complexity, on an exact LQR.
 
 Fatkhullin, Barakat, Kireeva, He, "Stochastic Policy Gradient Methods: Improved Sample
-Complexity for Fisher-non-degenerate Policies", ICML 2023 (arXiv 2302.01734); card 10.
+Complexity for Fisher-non-degenerate Policies", ICML 2023 (arXiv 2302.01734); the card:
+../shared/cards/10_pg_igt_harpg.md.
 To reach a global ε-optimum, vanilla stochastic PG needs O~(ε⁻³) trajectories; N-PG-IGT
 (normalised momentum whose fresh gradient is taken at an extrapolated point, "implicit
 gradient transport") needs O~(ε⁻²·⁵) with one trajectory per iteration; (N)-HARPG (momentum
@@ -17,7 +18,7 @@ corrected by an unbiased Hessian-vector product along the last step) needs O~(ε
 with ``g`` the GPOMDP gradient and ``B`` the Hessian estimator (:func:`gpomdp_gradient`,
 :func:`hessian_vector_estimate`). What this version keeps and changes:
 
-1. The testbed is card 10's miniature, :class:`polab.envs.lqr.LQR` with the linear Gaussian
+1. The testbed is the card's miniature, :class:`polab.envs.lqr.LQR` with the linear Gaussian
    policy ``a = Ks + σε`` (σ fixed, so the Fisher information stays non-degenerate), where
    ``J`` and ``∇J`` are exact: the optimality gap and the gradient tracking error
    ``‖d_t - ∇J(θ_t)‖`` are measured, not estimated. The paper's experiments (garage, MuJoCo)
@@ -25,11 +26,11 @@ with ``g`` the GPOMDP gradient and ``B`` the Hessian estimator (:func:`gpomdp_gr
 2. One trajectory per gradient estimate and one per Hessian estimate, as in the theory;
    GPOMDP with the reward-to-go ``Σ_{t≥h} γ^t r_t`` and no baseline.
 3. ``num_seeds`` independent runs are one batch dimension; ``global_step`` counts the
-   trajectories consumed by *each* run (the x-axis of card 10's claim), not their total.
+   trajectories consumed by *each* run (the x-axis of the card's claim), not their total.
 4. Schedules ``γ_t = gamma_0 (2/(t+2))^lr_exponent`` and ``η_t = eta_0 (2/(t+2))^eta_exponent``
    with the exponents (of γ_t, of η_t) of the authors' code (their garage fork:
    ``NIGT_optimizer.py``, ``STORMHess_optimizer.py``, ``SGDM_optimizer.py``): N-PG-IGT
-   (1, 4/5), N-HARPG (1, 1), HARPG (1/2, 1), vanilla PG (2/3). **Card 10 marks its exponents
+   (1, 4/5), N-HARPG (1, 1), HARPG (1/2, 1), vanilla PG (2/3). **The card marks its exponents
    as needing a check**: it inferred ``γ_t ~ t^-3/5`` for N-PG-IGT, while the authors' code
    decays ``γ_t ~ 1/t`` (on this LQR: median gap 0.62 with 3/5 and its best ``gamma_0`` vs 0.33
    with 1, T = 5000); the exponents are config fields, so the card's value is one setting
@@ -53,6 +54,7 @@ from typing import Any
 import torch
 
 from polab.config import Config, param
+from polab.core.algorithm import Algorithm
 from polab.envs.lqr import LQR, Trajectories, gaussian_log_prob_hvp, gaussian_score
 
 # --- ESTIMATORS (pure functions; parameters are flat vectors θ in the last dimension) -------
@@ -73,7 +75,7 @@ def reward_to_go(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 def gpomdp_gradient(scores: torch.Tensor, rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """GPOMDP/REINFORCE with reward-to-go, ``g(τ,θ) = Σ_h ∇log π_θ(a_h|s_h) G_h`` (card 10).
+    """GPOMDP/REINFORCE with reward-to-go, ``g(τ,θ) = Σ_h ∇log π_θ(a_h|s_h) G_h`` (the card).
 
     ``scores (H, *batch, d)`` are the per-step ``∇_θ log π``; returns ``(*batch, d)``.
     """
@@ -194,7 +196,7 @@ class NPGIGTConfig(MomentumConfig):
 
     gamma_0: float = param(0.2, help="step-size scale: γ_t = gamma_0 (2/(t+2))^lr_exponent",
                            low=1e-6, high=10.0, log=True)
-    lr_exponent: float = param(1.0, help="decay exponent of γ_t (authors' code: 1; card 10 "
+    lr_exponent: float = param(1.0, help="decay exponent of γ_t (authors' code: 1; card "
                                "guessed 3/5)", low=0.0, high=1.5)
     eta_exponent: float = param(0.8, help="decay exponent of η_t (authors' code: 4/5)",
                                 low=0.0, high=1.5)
@@ -230,30 +232,31 @@ class NHARPGConfig(HARPGConfig):
 # --- ALGORITHMS ----------------------------------------------------------------------------
 
 
-class VanillaPG:
+class VanillaPG(Algorithm):
     """Built as ``VanillaPG(config, lqr=None, device=None)``; ``step()`` runs one iteration.
 
     ``lqr`` gives the system (default :meth:`LQR.double_integrator`); its discount, horizon
     and policy noise are taken from the config. ``device`` defaults to the CPU (the problem
-    is tiny; a GPU pays off only for thousands of seeds).
+    is tiny; a GPU pays off only for thousands of seeds). Subclasses change the gradient
+    estimate (:meth:`estimate`) and whether the step is normalised.
     """
 
+    config: LQRPGConfig
     normalized = False
+    state_parts = ("theta", "theta_prev", "direction", "generator")
+    x_label = "trajectories per run"
 
     def __init__(self, config: LQRPGConfig, lqr: LQR | None = None,
                  device: str | torch.device | None = None):
-        self.config = config.validate()
-        self.device = torch.device(device if device is not None else "cpu")
+        self.setup(config, "cpu" if device is None else device)
+        config = self.config
         dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS: no f64
         base = lqr if lqr is not None else LQR.double_integrator(dtype=dtype)
         self.lqr = replace(base.to(self.device), gamma=config.gamma, horizon=config.horizon,
                            policy_std=config.policy_std)
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.theta = self.lqr.init_gain.reshape(1, -1).repeat(config.num_seeds, 1)
         self.theta_prev = self.theta.clone()
         self.direction = torch.zeros_like(self.theta)
-        self.iteration = 0
-        self.global_step = 0
         self.optimal_gain = self.lqr.optimal_gain()
         self.optimal_return = self.lqr.expected_return(self.optimal_gain).item()
 
@@ -274,12 +277,21 @@ class VanillaPG:
         return gpomdp_gradient(scores, traj.rewards, self.lqr.gamma)
 
     def step(self) -> dict[str, Any]:
-        cfg, t = self.config, self.iteration
-        lr = schedule(t, cfg.gamma_0, cfg.lr_exponent)
-        # --- ROLLOUT + ESTIMATE ---
-        d = self.sample_gradient(self.theta)
+        scalars = self.schedules()
+        # --- ROLLOUT + ESTIMATE: d_0 = g(τ_0, θ_0), then the method's own estimate ---
+        d = self.sample_gradient(self.theta) if self.iteration == 0 else self.estimate(scalars)
         # --- UPDATE ---
-        return self.advance(d, lr, {"charts/learning_rate": lr})
+        return self.advance(d, scalars["charts/learning_rate"], scalars)
+
+    def schedules(self) -> dict[str, float]:
+        """This iteration's step size ``γ_t`` (logged as ``charts/learning_rate``)."""
+        cfg = self.config
+        return {"charts/learning_rate": schedule(self.iteration, cfg.gamma_0, cfg.lr_exponent)}
+
+    def estimate(self, scalars: dict[str, float]) -> torch.Tensor:
+        """The direction ``d_t`` of iteration ``t ≥ 1`` from fresh trajectories, given this
+        iteration's :meth:`schedules`. Vanilla PG: ``g(τ_t, θ_t)``."""
+        return self.sample_gradient(self.theta)
 
     def advance(self, d: torch.Tensor, lr: float, scalars: dict[str, Any]) -> dict[str, Any]:
         """Take the (normalised or plain) step along ``d`` and report the metrics."""
@@ -288,8 +300,7 @@ class VanillaPG:
         self.theta_prev, self.theta, self.direction = theta, new_theta, d
         self.iteration += 1
         # --- LOGGING (plumbing) ---
-        metrics = {**scalars, "trajectories": self.global_step,
-                   "gain": self.gain(new_theta)}
+        metrics = {**scalars, "gain": self.gain(new_theta)}
         if self.evaluate_now(self.iteration - 1):
             metrics.update(self.exact_metrics(theta, d, new_theta))
         return metrics
@@ -316,69 +327,57 @@ class VanillaPG:
             out.update({key: q50, f"{key}_q25": q25, f"{key}_q75": q75})
         return out
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"theta": self.theta.clone(), "theta_prev": self.theta_prev.clone(),
-                "direction": self.direction.clone(), "iteration": self.iteration,
-                "global_step": self.global_step, "generator": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.theta = state["theta"].to(self.device).clone()
-        self.theta_prev = state["theta_prev"].to(self.device).clone()
-        self.direction = state["direction"].to(self.device).clone()
-        self.iteration, self.global_step = state["iteration"], state["global_step"]
-        self.generator.set_state(state["generator"])
+class MomentumPG(VanillaPG):
+    """What N-PG-IGT and (N)-HARPG share: the momentum weight ``η_t`` of iteration ``t``."""
+
+    config: MomentumConfig
+
+    def schedules(self) -> dict[str, float]:
+        """Adds the momentum weight ``η_t = eta_0 (2/(t+2))^eta_exponent`` (``eta``)."""
+        cfg = self.config
+        return {**super().schedules(),
+                "eta": schedule(self.iteration, cfg.eta_0, cfg.eta_exponent)}
 
 
-class NPGIGT(VanillaPG):
-    """N-PG-IGT (card 10): normalised momentum with implicit gradient transport."""
+class NPGIGT(MomentumPG):
+    """N-PG-IGT (the card): normalised momentum with implicit gradient transport."""
 
+    config: NPGIGTConfig
     normalized = True
 
-    def step(self) -> dict[str, Any]:
-        cfg, t = self.config, self.iteration
-        lr = schedule(t, cfg.gamma_0, cfg.lr_exponent)
-        eta = schedule(t, cfg.eta_0, cfg.eta_exponent)
-        # --- ROLLOUT + ESTIMATE: the fresh gradient at the extrapolated point θ̃_t ---
-        if t == 0:
-            d = self.sample_gradient(self.theta)
-        else:
-            point = (igt_extrapolation(self.theta, self.theta_prev, eta) if cfg.transport
-                     else self.theta)
-            d = momentum_update(self.direction, self.sample_gradient(point), eta)
-        # --- UPDATE ---
-        return self.advance(d, lr, {"charts/learning_rate": lr, "eta": eta})
+    def estimate(self, scalars: dict[str, float]) -> torch.Tensor:
+        """``d_t = (1-η_t) d_{t-1} + η_t g(τ_t, θ̃_t)``, the fresh gradient taken at the
+        extrapolated point ``θ̃_t`` (at ``θ_t`` with ``transport=False``)."""
+        eta = scalars["eta"]
+        point = (igt_extrapolation(self.theta, self.theta_prev, eta) if self.config.transport
+                 else self.theta)
+        return momentum_update(self.direction, self.sample_gradient(point), eta)
 
 
-class HARPG(VanillaPG):
-    """HARPG (card 10): recursive momentum corrected by a Hessian-vector product."""
+class HARPG(MomentumPG):
+    """HARPG (the card): recursive momentum corrected by a Hessian-vector product."""
 
-    def step(self) -> dict[str, Any]:
-        cfg, t = self.config, self.iteration
-        lr = schedule(t, cfg.gamma_0, cfg.lr_exponent)
-        eta = schedule(t, cfg.eta_0, cfg.eta_exponent)
-        # --- ROLLOUT + ESTIMATE ---
-        if t == 0:
-            d = self.sample_gradient(self.theta)
-        else:
-            # the Hessian trajectory comes from a uniformly random point of the last step:
-            # E_q[∇²J(θ̂) u] = ∇J(θ_t) - ∇J(θ_{t-1}) exactly, so the correction is unbiased
-            q = torch.rand(self.theta.shape[0], 1, generator=self.generator,
-                           dtype=self.theta.dtype, device=self.device)
-            u = self.theta - self.theta_prev
-            # both trajectories (at θ̂_t and at θ_t) in one batched rollout
-            traj, scores = self.sample(torch.cat([self.theta_prev + q * u, self.theta]))
-            gamma, n = self.lqr.gamma, u.shape[0]
-            hvps = gaussian_log_prob_hvp(traj.states[:, :n], self.gain(u),
-                                         self.lqr.policy_std).flatten(-2)
-            v = hessian_vector_estimate(scores[:, :n], hvps, traj.rewards[:, :n], gamma, u)
-            g = gpomdp_gradient(scores[:, n:], traj.rewards[:, n:], gamma)
-            self.global_step += 2
-            d = momentum_update(self.direction, g, eta, correction=v)
-        # --- UPDATE ---
-        return self.advance(d, lr, {"charts/learning_rate": lr, "eta": eta})
+    def estimate(self, scalars: dict[str, float]) -> torch.Tensor:
+        """``d_t = (1-η_t)(d_{t-1} + B(τ̂_t, θ̂_t)(θ_t - θ_{t-1})) + η_t g(τ_t, θ_t)``."""
+        eta = scalars["eta"]
+        # the Hessian trajectory comes from a uniformly random point of the last step:
+        # E_q[∇²J(θ̂) u] = ∇J(θ_t) - ∇J(θ_{t-1}) exactly, so the correction is unbiased
+        q = torch.rand(self.theta.shape[0], 1, generator=self.generator,
+                       dtype=self.theta.dtype, device=self.device)
+        u = self.theta - self.theta_prev
+        # both trajectories (at θ̂_t and at θ_t) in one batched rollout
+        traj, scores = self.sample(torch.cat([self.theta_prev + q * u, self.theta]))
+        gamma, n = self.lqr.gamma, u.shape[0]
+        hvps = gaussian_log_prob_hvp(traj.states[:, :n], self.gain(u),
+                                     self.lqr.policy_std).flatten(-2)
+        v = hessian_vector_estimate(scores[:, :n], hvps, traj.rewards[:, :n], gamma, u)
+        g = gpomdp_gradient(scores[:, n:], traj.rewards[:, n:], gamma)
+        self.global_step += 2
+        return momentum_update(self.direction, g, eta, correction=v)
 
 
 class NHARPG(HARPG):
-    """N-HARPG (card 10): HARPG with normalised steps."""
+    """N-HARPG (the card): HARPG with normalised steps."""
 
     normalized = True

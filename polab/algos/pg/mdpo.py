@@ -2,7 +2,7 @@
 
 Paper: https://arxiv.org/abs/2005.09814 (ICLR 2022). Reference code:
 github.com/manantomar/Mirror-Descent-Policy-Optimization, ``mdpo_on/mdpo.py`` (TensorFlow,
-a stable-baselines fork). Card 20.
+a stable-baselines fork). The card: ../shared/cards/20_mdpo.md.
 
 Mirror descent on policies: iteration k maximises the linearised objective minus a KL
 proximity term to the policy ``π_k`` that collected the data,
@@ -20,15 +20,15 @@ What this version keeps and changes relative to the reference code:
    policies, as the code's ``proba_distribution.kl``); ``m`` full-batch Adam steps with
    gradient-norm clipping; then a separate critic fit (epochs of minibatches, clipped value
    loss); GAE with advantages standardised over the batch; learning rate annealed linearly.
-2. ``t_k = 1 - (k-1)/K`` for ``k = 1..K`` (card 20); the code's zero-based counter gives
+2. ``t_k = 1 - (k-1)/K`` for ``k = 1..K`` (the card); the code's zero-based counter gives
    ``1 - (i-1)/K``, i.e. ``t = 1 + 1/K`` first. ``1/t_k`` is capped at ``max_kl_coef``
-   (card 20, pitfall 3), which also keeps a run continued past ``K`` iterations finite.
+   (the card, pitfall 3), which also keeps a run continued past ``K`` iterations finite.
 3. Rollouts, networks, GAE and truncation bootstrapping are PPO's: :class:`MDPO` subclasses
    :class:`~polab.algos.pg.ppo.PPO` and replaces only the update. One Adam holds actor and
    critic; their steps touch disjoint parameters, so this equals the code's two optimisers.
 4. Defaults are tuned for CartPole-v1 on a laptop CPU (32 envs × 64 steps, lr 3e-3, 8 critic
    minibatches); the code's are MuJoCo's (1 env, 1024 steps, lr 3e-4, λ 0.98, minibatch 128).
-5. Card 20's ablations: a constant ``t`` (``t_schedule="constant"``, weight ``kl_coef``) and
+5. The card's ablations: a constant ``t`` (``t_schedule="constant"``, weight ``kl_coef``) and
    the forward KL(π_k ‖ π_θ) (``kl_direction="forward"``, TRPO's direction).
 6. Dropped: the Tsallis-entropy variant, and the code's ``entcoeff`` (it is not in its loss).
 
@@ -42,8 +42,8 @@ from typing import Any, Literal
 
 import torch
 
-from polab.algos.pg.ppo import PPO, PPOConfig, explained_variance, value_loss
-from polab.config import Config, param
+from polab.algos.pg.ppo import PPO, OnPolicyConfig, explained_variance, value_loss
+from polab.config import param
 from polab.core.advantages import normalize
 from polab.core.distributions import (
     categorical_entropy,
@@ -53,27 +53,19 @@ from polab.core.distributions import (
     gaussian_kl,
     gaussian_logp,
 )
-from polab.core.rollout import collect
 
 
 @dataclass(frozen=True)
-class MDPOConfig(Config):
-    """On-policy MDPO's knobs: PPO's names where the meaning is the same, the reference code's
-    (``sgd_steps``) or card 20's otherwise."""
+class MDPOConfig(OnPolicyConfig):
+    """On-policy MDPO's knobs: PPO's rollout, GAE and annealing ones (``update_epochs`` and
+    ``num_minibatches`` drive the critic fit; ``norm_adv`` standardises over the whole batch;
+    ``max_grad_norm`` clips the policy steps), plus the mirror-descent step (the reference
+    code's ``sgd_steps``, the card's schedule and ablations)."""
 
-    seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
-    total_timesteps: int = param(200_000, help="environment steps in the whole run (sets K, "
-                                 "the number of mirror-descent iterations)", low=1,
-                                 high=100_000_000)
     learning_rate: float = param(3e-3, help="Adam learning rate (actor and critic)",
                                  low=1e-5, high=1e-1, log=True)
-    num_envs: int = param(32, help="environment copies stepped in parallel", low=1, high=65_536)
-    num_steps: int = param(64, help="steps per copy per rollout", low=1, high=4096)
-    anneal_lr: bool = param(True, help="decay the learning rate linearly to 0")
-    gamma: float = param(0.99, help="discount factor γ", low=0.0, high=1.0)
-    gae_lambda: float = param(0.95, help="GAE λ: 0 = one-step TD, 1 = Monte Carlo",
-                              low=0.0, high=1.0)
-    norm_adv: bool = param(True, help="standardise advantages over the batch")
+    update_epochs: int = param(3, help="critic epochs per rollout", low=1, high=100)
+    num_minibatches: int = param(8, help="critic minibatches per epoch", low=1, high=1024)
     sgd_steps: int = param(5, help="m: full-batch gradient steps on L_k per iteration (m = 1 "
                            "is close to a single natural-gradient step)", low=1, high=50,
                            paper="Tomar et al. 2020")
@@ -86,19 +78,8 @@ class MDPOConfig(Config):
                                low=1.0, high=10_000.0, log=True)
     kl_direction: Literal["reverse", "forward"] = param(
         "reverse", help="reverse KL(π_θ‖π_k) as MDPO, or forward KL(π_k‖π_θ) as TRPO (ablation)")
-    update_epochs: int = param(3, help="critic epochs per rollout", low=1, high=100)
-    num_minibatches: int = param(8, help="critic minibatches per epoch", low=1, high=1024)
     clip_range_vf: float = param(0.2, help="value-loss clipping range (0 = off)", low=0.0,
                                  high=10.0)
-    max_grad_norm: float = param(0.5, help="gradient clipping norm of the policy steps",
-                                 low=0.0, high=100.0)
-    hidden: int = param(64, help="hidden units per layer", low=4, high=1024)
-
-    # the batch arithmetic and its divisibility rule are PPO's
-    batch_size = PPOConfig.batch_size
-    minibatch_size = PPOConfig.minibatch_size
-    num_iterations = PPOConfig.num_iterations
-    rules = PPOConfig.rules
 
 
 # --- LOSS (pure functions) ------------------------------------------------------------------
@@ -108,7 +89,7 @@ def mdpo_kl_coef(iteration: int, num_iterations: int,
                  t_schedule: Literal["annealed", "constant"] = "annealed",
                  kl_coef: float = 1.0, max_kl_coef: float = 100.0) -> float:
     """The KL weight ``1/t_k`` of iteration ``k = iteration + 1``: annealed,
-    ``t_k = 1 - (k-1)/K`` (card 20; the reference code), or the constant ``kl_coef``;
+    ``t_k = 1 - (k-1)/K`` (the card; the reference code), or the constant ``kl_coef``;
     capped at ``max_kl_coef``."""
     if t_schedule == "constant":
         return min(kl_coef, max_kl_coef)
@@ -160,22 +141,13 @@ class MDPO(PPO):
 
     def step(self) -> dict[str, Any]:
         c, agent = self.config, self.agent
-        frac = max(0.0, 1.0 - self.iteration / c.num_iterations) if c.anneal_lr else 1.0
+        frac = self.decay_fraction() if c.anneal_lr else 1.0
         self.optimizer.param_groups[0]["lr"] = frac * c.learning_rate
         kl_coef = mdpo_kl_coef(self.iteration, c.num_iterations, c.t_schedule, c.kl_coef,
                                c.max_kl_coef)
 
-        # --- ROLLOUT (π_k) ---
-        rollout, self.obs = collect(self.env, agent, self.obs, c.num_steps, self.generator)
-        self.tracker.update(rollout)
-        self.global_step += c.batch_size
-        self.iteration += 1
-
-        # --- ADVANTAGES ---
-        values, advantages, returns = self.advantages(rollout, self.obs)
-        b_obs, b_actions = rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1)
-        b_logp, b_adv = rollout.logp.flatten(), advantages.flatten()
-        b_values, b_returns = values.flatten(), returns.flatten()
+        # --- ROLLOUT (π_k) + ADVANTAGES ---
+        b_obs, b_actions, b_logp, b_adv, b_values, b_returns = self.collect_batch()
         adv = normalize(b_adv) if c.norm_adv else b_adv
         with torch.no_grad():
             old_out, old_log_std = self.policy(b_obs)

@@ -1,7 +1,8 @@
 """Off-policy MDPO: SAC whose actor loss adds a KL proximity term to a lagging copy ``π_k``.
 
 Tomar, Shani, Efroni, Ghavamzadeh 2020 (https://arxiv.org/abs/2005.09814); reference code
-``mdpo_off/mdpo.py`` in github.com/manantomar/Mirror-Descent-Policy-Optimization. Card 20.
+``mdpo_off/mdpo.py`` in github.com/manantomar/Mirror-Descent-Policy-Optimization. The card:
+../shared/cards/20_mdpo.md.
 
 Each mirror-descent iteration k fits ``π_θ`` to the soft-greedy policy of the current critic
 while staying close to ``π_k``; after ``copy_every`` gradient steps ``π_k ← π_θ``:
@@ -12,7 +13,7 @@ The first term is a one-sample estimate of ``(1/t_k) KL(π_θ(·|s) ‖ π_k(·|
 ``1/t_k = 0`` the loss is SAC's actor loss, which is the paper's point: SAC is close to
 mirror descent. ``log π_k`` is evaluated at the reparameterised action sampled from
 ``π_θ`` — not at the buffer's action — and the gradient flows through that action into both
-log-probabilities (card 20, pitfall 4); the tanh log-det-Jacobian cancels in the log-ratio.
+log-probabilities (the card, pitfall 4); the tanh log-det-Jacobian cancels in the log-ratio.
 
 What this version keeps and changes relative to the reference code:
 
@@ -69,6 +70,7 @@ class MDPOOff(SAC):
     copy ``π_k`` of the actor, refreshed every ``copy_every`` gradient steps."""
 
     config: MDPOOffConfig
+    state_parts = (*SAC.state_parts, "old_actor")
 
     def __init__(self, config: MDPOOffConfig, env: BatchedEnv | str = "Pendulum-v1",
                  device: str | torch.device | None = None):
@@ -89,10 +91,3 @@ class MDPOOff(SAC):
 
     def step(self) -> dict[str, Any]:
         return {**super().step(), "mdpo/kl_coef": self.config.kl_coef}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "old_actor": self.old_actor.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.old_actor.load_state_dict(state["old_actor"])

@@ -9,8 +9,9 @@ What this version keeps and changes, relative to CleanRL:
    normalisation per minibatch, Adam with ε=1e-5, gradient clipping, optional target-KL
    early stop and learning-rate annealing.
 2. Environments are polab's batched torch envs (``polab.envs``), stepped on the same device
-   as the networks; truncated episodes bootstrap from ``V(final_obs)`` (STYLE.md §6), which
-   CleanRL's ``ppo.py`` treats as terminal.
+   as the networks; truncated episodes bootstrap from ``V(final_obs)`` (the README's
+   "Environments": ``terminated`` and ``truncated`` kept apart), which CleanRL's ``ppo.py``
+   treats as terminal.
 3. Defaults are tuned for CartPole-v1 on a laptop CPU (more envs, a higher learning rate):
    CleanRL's (4 envs, 128 steps, lr 2.5e-4) are one ``replace`` away, see ``CLEANRL_CARTPOLE``.
 
@@ -20,47 +21,36 @@ Taught in notebooks/01_policy_gradients.ipynb.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-from polab.config import Config, param
+from polab.config import param
 from polab.core.advantages import gae, normalize
+from polab.core.algorithm import Algorithm
 from polab.core.networks import ActorCritic
-from polab.core.rollout import EpisodeTracker, Rollout, collect, start_run
+from polab.core.rollout import EpisodeTracker, Rollout, RolloutConfig, batched_env, collect
 from polab.envs.base import BatchedEnv
 
 
 @dataclass(frozen=True)
-class PPOConfig(Config):
-    """PPO's knobs, with CleanRL's names."""
+class OnPolicyConfig(RolloutConfig):
+    """What PPO and on-policy MDPO share: a rollout of ``num_envs × num_steps`` steps per
+    iteration, GAE, ``update_epochs`` passes of ``num_minibatches`` minibatches, a learning
+    rate annealed over ``num_iterations = total_timesteps // batch_size`` iterations."""
 
-    seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
-    total_timesteps: int = param(200_000, help="environment steps in the whole run",
-                                 low=1, high=100_000_000)
-    learning_rate: float = param(2.5e-3, help="Adam learning rate", low=1e-5, high=1e-1, log=True)
-    num_envs: int = param(32, help="environment copies stepped in parallel", low=1, high=65_536)
-    num_steps: int = param(64, help="steps per copy per rollout", low=1, high=4096)
     anneal_lr: bool = param(True, help="decay the learning rate linearly to 0")
-    gamma: float = param(0.99, help="discount factor γ", low=0.0, high=1.0)
     gae_lambda: float = param(0.95, help="GAE λ: 0 = one-step TD, 1 = Monte Carlo",
                               low=0.0, high=1.0)
     num_minibatches: int = param(4, help="minibatches per epoch", low=1, high=1024)
     update_epochs: int = param(4, help="passes over each rollout", low=1, high=100)
-    norm_adv: bool = param(True, help="normalise advantages per minibatch")
-    clip_coef: float = param(0.2, help="surrogate clipping ε", low=0.0, high=1.0,
-                             paper="Schulman et al. 2017, eq. 7")
-    clip_vloss: bool = param(True, help="clip the value loss like the policy")
-    ent_coef: float = param(0.01, help="entropy bonus weight", low=0.0, high=1.0)
-    vf_coef: float = param(0.5, help="value loss weight", low=0.0, high=10.0)
+    norm_adv: bool = param(True, help="standardise the advantages (PPO: per minibatch)")
     max_grad_norm: float = param(0.5, help="gradient clipping norm", low=0.0, high=100.0)
-    target_kl: float = param(0.0, help="stop an update when approx-KL exceeds this (0 = off)",
-                             low=0.0, high=1.0)
-    hidden: int = param(64, help="hidden units per layer", low=4, high=1024)
 
     @property
     def batch_size(self) -> int:
-        return self.num_envs * self.num_steps
+        """CleanRL's name for the rollout size ``num_envs × num_steps``."""
+        return self.batch_steps
 
     @property
     def minibatch_size(self) -> int:
@@ -74,6 +64,19 @@ class PPOConfig(Config):
         return [(self.batch_size % self.num_minibatches == 0,
                  f"num_minibatches={self.num_minibatches} must divide the batch "
                  f"num_envs*num_steps={self.batch_size}")]
+
+
+@dataclass(frozen=True)
+class PPOConfig(OnPolicyConfig):
+    """PPO's knobs, with CleanRL's names: the on-policy ones plus the clipped surrogate's."""
+
+    clip_coef: float = param(0.2, help="surrogate clipping ε", low=0.0, high=1.0,
+                             paper="Schulman et al. 2017, eq. 7")
+    clip_vloss: bool = param(True, help="clip the value loss like the policy")
+    ent_coef: float = param(0.01, help="entropy bonus weight", low=0.0, high=1.0)
+    vf_coef: float = param(0.5, help="value loss weight", low=0.0, high=10.0)
+    target_kl: float = param(0.0, help="stop an update when approx-KL exceeds this (0 = off)",
+                             low=0.0, high=1.0)
 
 
 CLEANRL_CARTPOLE = PPOConfig(total_timesteps=500_000, learning_rate=2.5e-4, num_envs=4,
@@ -129,41 +132,43 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
     return {"losses/explained_variance": float(1 - (target - pred).var(unbiased=False) / var)}
 
 
-class PPO:
+class Batch(NamedTuple):
+    """A rollout flattened over time and copies, with its GAE targets."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    advantages: torch.Tensor
+    values: torch.Tensor
+    returns: torch.Tensor
+
+
+class PPO(Algorithm):
     """PPO on a batched environment: ``step()`` = one rollout + ``update_epochs`` epochs."""
 
-    def __init__(self, config: PPOConfig, env: BatchedEnv | str = "CartPole-v1",
+    config: PPOConfig
+    state_parts = ("agent", "optimizer", "generator", "obs", "tracker")
+
+    def __init__(self, config: OnPolicyConfig, env: BatchedEnv | str = "CartPole-v1",
                  device: str | torch.device | None = None):
-        self.config, self.device, self.generator, self.env = start_run(config, env, device)
+        self.setup(config, device)
+        self.env = batched_env(self.config, env, self.device)
         c = self.config
         self.agent = ActorCritic(self.env.obs_dim, self.env.action_dim, self.env.is_discrete,
                                  c.hidden).to(self.device)
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=c.learning_rate, eps=1e-5)
         self.tracker = EpisodeTracker(c.num_envs, self.device)
         self.obs = self.env.reset(seed=c.seed)
-        self.global_step = 0
-        self.iteration = 0
 
     def step(self) -> dict[str, Any]:
         c, agent = self.config, self.agent
         if c.anneal_lr:
-            frac = max(0.0, 1.0 - self.iteration / c.num_iterations)
-            self.optimizer.param_groups[0]["lr"] = frac * c.learning_rate
+            self.optimizer.param_groups[0]["lr"] = self.decay_fraction() * c.learning_rate
 
-        # --- ROLLOUT ---
-        rollout, self.obs = collect(self.env, agent, self.obs, c.num_steps, self.generator)
-        self.tracker.update(rollout)
-        self.global_step += c.batch_size
-        self.iteration += 1
-
-        # --- ADVANTAGES ---
-        values, advantages, returns = self.advantages(rollout, self.obs)
+        # --- ROLLOUT + ADVANTAGES ---
+        b_obs, b_actions, b_logp, b_adv, b_values, b_returns = self.collect_batch()
 
         # --- UPDATE ---
-        b_obs = rollout.obs.flatten(0, 1)
-        b_actions = rollout.actions.flatten(0, 1)
-        b_logp, b_adv = rollout.logp.flatten(), advantages.flatten()
-        b_values, b_returns = values.flatten(), returns.flatten()
         stats: dict[str, list[torch.Tensor]] = {}
         for _epoch in range(c.update_epochs):
             perm = torch.randperm(c.batch_size, device=self.device, generator=self.generator)
@@ -196,6 +201,19 @@ class PPO:
                 "loss": means["loss"],
                 "advantages": b_adv}
 
+    def collect_batch(self) -> Batch:
+        """Play ``num_steps`` steps in every copy and return the flattened batch with its GAE
+        advantages (counting the steps and the iteration)."""
+        rollout, self.obs = collect(self.env, self.agent, self.obs, self.config.num_steps,
+                                    self.generator)
+        self.tracker.update(rollout)
+        self.global_step += self.config.batch_size
+        self.iteration += 1
+        values, advantages, returns = self.advantages(rollout, self.obs)
+        return Batch(rollout.obs.flatten(0, 1), rollout.actions.flatten(0, 1),
+                     rollout.logp.flatten(), advantages.flatten(), values.flatten(),
+                     returns.flatten())
+
     @torch.no_grad()
     def advantages(self, rollout: Rollout, next_obs: torch.Tensor,
                    gae_lambda: float | None = None
@@ -211,12 +229,3 @@ class PPO:
                                   trunc, c.gamma,
                                   c.gae_lambda if gae_lambda is None else gae_lambda)
         return values, advantages, returns
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "global_step": self.global_step, "iteration": self.iteration}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.agent.load_state_dict(state["agent"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.global_step, self.iteration = state["global_step"], state["iteration"]

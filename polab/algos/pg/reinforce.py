@@ -24,8 +24,15 @@ import torch
 
 from polab.config import Config, param
 from polab.core.advantages import discounted_returns
+from polab.core.algorithm import Algorithm
 from polab.core.networks import ActorCritic
-from polab.core.rollout import EpisodeTracker, Rollout, collect, first_episode_mask, start_run
+from polab.core.rollout import (
+    EpisodeTracker,
+    Rollout,
+    batched_env,
+    collect,
+    first_episode_mask,
+)
 from polab.envs.base import BatchedEnv
 
 
@@ -73,12 +80,16 @@ def reinforce_loss(logp: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor
     return out
 
 
-class Reinforce:
+class Reinforce(Algorithm):
     """REINFORCE with reward-to-go, with or without a learned baseline."""
+
+    config: ReinforceConfig
+    state_parts = ("agent", "optimizer", "generator", "tracker")
 
     def __init__(self, config: ReinforceConfig, env: BatchedEnv | str = "CartPole-v1",
                  device: str | torch.device | None = None):
-        self.config, self.device, self.generator, self.env = start_run(config, env, device)
+        self.setup(config, device)
+        self.env = batched_env(self.config, env, self.device)
         c = self.config
         self.agent = ActorCritic(self.env.obs_dim, self.env.action_dim, self.env.is_discrete,
                                  c.hidden, critic=c.baseline).to(self.device)
@@ -88,7 +99,6 @@ class Reinforce:
             groups.append({"params": self.agent.critic.parameters(), "lr": c.vf_learning_rate})
         self.optimizer = torch.optim.Adam(groups)
         self.tracker = EpisodeTracker(c.num_envs, self.device)
-        self.global_step = 0
 
     def play_episodes(self) -> tuple[Rollout, torch.Tensor, torch.Tensor]:
         """One episode per copy: ``(rollout, mask of its valid steps, reward-to-go)``."""
@@ -112,6 +122,7 @@ class Reinforce:
         rollout, mask, returns = self.play_episodes()
         self.tracker.update(rollout, valid=mask)
         self.global_step += int(mask.sum())
+        self.iteration += 1
         # --- LOSS ---
         terms = self.losses(rollout, mask, returns)
         # --- UPDATE ---
@@ -125,15 +136,6 @@ class Reinforce:
                 "losses/entropy": float(terms["entropy"].detach()),
                 "loss": float(terms["loss"].detach()),
                 "advantages": terms["advantages"][mask].detach()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"agent": self.agent.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "global_step": self.global_step}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.agent.load_state_dict(state["agent"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.global_step = state["global_step"]
 
 
 def gradient_variance(algo: Reinforce, batches: int = 16) -> dict[str, float]:

@@ -13,7 +13,7 @@ What this version keeps and changes:
 
 1. Kept: the losses above, one Adam learning rate for all networks, Polyak τ = 0.005,
    uniform random actions for the first ``learning_starts`` steps, the log-det-Jacobian
-   correction of the tanh squashing (card 20, pitfall 5).
+   correction of the tanh squashing (../shared/cards/20_mdpo.md, pitfall 5).
 2. Changed: the actor loss takes ``min(Q1, Q2)`` (CleanRL, SB3) where stable-baselines' SAC
    and the MDPO code take ``Q1``; rollouts sample from the stochastic policy (the MDPO code
    explores with the deterministic action); polab's batched envs collect ``num_steps`` steps
@@ -46,24 +46,27 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from polab.config import Config, param
+from polab.config import param
+from polab.core.algorithm import Algorithm
 from polab.core.distributions import gaussian_logp, gaussian_sample
 from polab.core.networks import mlp
 from polab.core.replay import ReplayBuffer, Transitions
-from polab.core.rollout import EpisodeTracker, collect, start_run
+from polab.core.rollout import EpisodeTracker, RolloutConfig, batched_env, collect
 from polab.envs.base import BatchedEnv
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 @dataclass(frozen=True)
-class SACConfig(Config):
-    """SAC's knobs, with CleanRL's names (``alpha``, ``tau``, ``buffer_size``, ...)."""
+class SACConfig(RolloutConfig):
+    """SAC's knobs, with CleanRL's names (``alpha``, ``tau``, ``buffer_size``, ...): the batched
+    rollout's (smaller defaults), then the replay buffer's and the soft updates'."""
 
-    seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
     total_timesteps: int = param(15_000, help="environment steps in the whole run", low=1,
                                  high=100_000_000)
-    num_envs: int = param(4, help="environment copies stepped in parallel", low=1, high=4096)
+    learning_rate: float = param(1e-3, help="Adam learning rate (all networks)", low=1e-5,
+                                 high=1e-1, log=True)
+    num_envs: int = param(4, help="environment copies stepped in parallel", low=1, high=65_536)
     num_steps: int = param(25, help="steps per copy per iteration (then the gradient steps)",
                            low=1, high=10_000)
     utd_ratio: float = param(1.0, help="gradient steps per environment transition "
@@ -73,19 +76,10 @@ class SACConfig(Config):
     learning_starts: int = param(500, help="env steps of uniform random actions before "
                                  "learning", low=0, high=1_000_000)
     batch_size: int = param(64, help="transitions per gradient step", low=1, high=4096)
-    learning_rate: float = param(1e-3, help="Adam learning rate (all networks)", low=1e-5,
-                                 high=1e-1, log=True)
-    gamma: float = param(0.99, help="discount factor γ", low=0.0, high=1.0)
     tau: float = param(0.005, help="Polyak rate of the target value network", low=0.0,
                        high=1.0)
     alpha: float = param(0.2, help="entropy weight α (λ in MDPO)", low=0.0, high=1.0,
                          paper="Haarnoja et al. 2018")
-    hidden: int = param(64, help="hidden units per layer", low=4, high=1024)
-
-    @property
-    def batch_steps(self) -> int:
-        """Environment transitions per iteration."""
-        return self.num_envs * self.num_steps
 
     @property
     def gradient_steps(self) -> int:
@@ -235,13 +229,18 @@ class TwinQ(nn.Module):
 # --- ALGORITHM ------------------------------------------------------------------------------
 
 
-class SAC:
+class SAC(Algorithm):
     """SAC on a batched continuous-action env: ``step()`` = ``num_steps`` env steps into the
     replay buffer, then ``gradient_steps`` updates (each: actor and critics, Polyak target)."""
 
+    config: SACConfig
+    state_parts = ("agent", "v_target", "optimizer", "buffer", "generator", "obs", "tracker",
+                   "updates")
+
     def __init__(self, config: SACConfig, env: BatchedEnv | str = "Pendulum-v1",
                  device: str | torch.device | None = None):
-        self.config, self.device, self.generator, self.env = start_run(config, env, device)
+        self.setup(config, device)
+        self.env = batched_env(self.config, env, self.device)
         c = self.config
         if self.env.is_discrete:
             raise ValueError(f"{type(self).__name__} needs continuous actions; "
@@ -263,8 +262,6 @@ class SAC:
         self.warmup = UniformPolicy(low, high)
         self.tracker = EpisodeTracker(c.num_envs, self.device, window=4 * c.num_envs)
         self.obs = self.env.reset(seed=c.seed)
-        self.global_step = 0
-        self.iteration = 0
         self.updates = 0
 
     @property
@@ -334,17 +331,3 @@ class SAC:
         """SAC's actor objective (off-policy MDPO overrides this); ``u`` is the pre-squash
         sample of the action."""
         return sac_actor_loss(logp_pi, q_pi, self.config.alpha)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"agent": self.agent.state_dict(), "v_target": self.v_target.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "buffer": self.buffer.state_dict(),
-                "global_step": self.global_step, "iteration": self.iteration,
-                "updates": self.updates}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.agent.load_state_dict(state["agent"])
-        self.v_target.load_state_dict(state["v_target"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.buffer.load_state_dict(state["buffer"])
-        self.global_step, self.iteration = state["global_step"], state["iteration"]
-        self.updates = state["updates"]
