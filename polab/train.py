@@ -95,7 +95,7 @@ class History:
         payload = {"records": self.records, "meta": self.meta, "status": self.status,
                    "message": self.message,
                    "latest": {k: np.asarray(v).tolist() for k, v in self.latest.items()}}
-        return _atomic_write(Path(path), lambda f: f.write(json.dumps(payload).encode()))
+        return atomic_write(Path(path), lambda f: f.write(json.dumps(payload).encode()))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> History:
@@ -106,13 +106,17 @@ class History:
         return cls(data["records"], latest, data.get("meta", {}), status, data.get("message", ""))
 
 
-def _atomic_write(path: Path, write: Callable[[Any], object]) -> Path:
-    """Write to a temporary file beside ``path`` and rename it over ``path``."""
+def atomic_write(path: Path, write: Callable[[Any], object]) -> Path:
+    """Write to a temporary file beside ``path`` and rename it over ``path`` (``os.replace``:
+    readers see the old file or the new one, never a half-written one). The file gets the
+    mode of the file it replaces, or the usual ``0o666`` less the umask for a new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else _new_file_mode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -120,9 +124,15 @@ def _atomic_write(path: Path, write: Callable[[Any], object]) -> Path:
     return path
 
 
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save_checkpoint(algo: Algorithm, path: str | os.PathLike) -> Path:
     """Save ``algo.state_dict()`` atomically (a crash never leaves a half-written file)."""
-    return _atomic_write(Path(path), lambda f: torch.save(algo.state_dict(), f))
+    return atomic_write(Path(path), lambda f: torch.save(algo.state_dict(), f))
 
 
 def load_checkpoint(algo: Algorithm, path: str | os.PathLike) -> None:
