@@ -174,6 +174,18 @@ def _watched_parameters(algo: Algorithm) -> list[tuple[str, torch.Tensor]]:
     return found
 
 
+SIZE_WATCHED = ("loss", "value")
+"""Metrics whose name contains one of these words (losses, value and Q-value estimates) are
+checked for size as well as finiteness; ratios and diagnostics such as explained variance
+(``1 - Var(G - V) / Var(G)``, about -1e13 when the returns barely vary) can be huge in a
+healthy run, so only their finiteness is checked."""
+
+
+def _size_watched(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1].lower()
+    return any(word in name for word in SIZE_WATCHED)
+
+
 def _exploded(value: float, limit: float) -> bool:
     return not math.isfinite(value) or abs(value) > limit
 
@@ -186,9 +198,11 @@ def _describe(name: str, value: float, limit: float) -> str:
 
 def divergence(algo: Algorithm, scalars: dict[str, float], limit: float = DIVERGE_AT) -> str:
     """What diverged this iteration ("" when nothing did): the scalar metrics that are
-    non-finite or above ``limit`` in magnitude, else the parameters that are (largest
-    ``|p|`` of each; one reduction and one host sync when all are fine)."""
-    bad = [_describe(k, v, limit) for k, v in scalars.items() if _exploded(v, limit)]
+    non-finite, or above ``limit`` in magnitude for losses and value estimates
+    (:data:`SIZE_WATCHED`), else the parameters that are non-finite or above ``limit``
+    (largest ``|p|`` of each; one reduction and one host sync when all are fine)."""
+    bad = [_describe(k, v, limit) for k, v in scalars.items()
+           if _exploded(v, limit if _size_watched(k) else math.inf)]
     if bad:
         return ", ".join(bad)
     params = _watched_parameters(algo)
@@ -210,9 +224,10 @@ class TrainingRun:
     ``stop`` is a callable polled before every iteration (e.g. a Stop button's flag).
     ``checkpoint`` names a file written every ``checkpoint_every`` iterations and at the end.
     Pass ``history`` to continue an earlier run's record. ``diverge_at`` is the divergence
-    threshold: a scalar metric or a parameter that is non-finite or has ``|x| > diverge_at``
-    after an iteration stops the run with status ``"diverged"``, restores the state from
-    before that iteration and keeps the history so far.
+    threshold: after an iteration, a non-finite scalar metric, a loss or value estimate with
+    ``|x| > diverge_at`` or a non-finite or larger parameter (:func:`divergence`) stops the
+    run with status ``"diverged"``, restores the state from before that iteration and keeps
+    the history so far.
     """
 
     def __init__(self, algo: Algorithm, iterations: int, callbacks: Iterable[Callback] = (),

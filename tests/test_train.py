@@ -170,6 +170,17 @@ def test_parameter_going_inf_nan_or_huge_ends_diverged(poison, word):
     assert torch.isfinite(algo.net.weight).all() and algo.iteration == 3
 
 
+def test_large_diagnostics_are_not_divergence_but_non_finite_ones_are():
+    class Diagnostic(Exploding):
+        def step(self):
+            big = -1e13 if self.iteration < 3 else math.nan
+            return {**super().step(), "loss": 1.0, "losses/explained_variance": big}
+
+    history = train(Diagnostic(), 10, progress=False)
+    assert history.status == "diverged" and len(history) == 3
+    assert "iteration 3: non-finite losses/explained_variance" in history.message
+
+
 def test_finite_run_of_the_fake_finishes():
     history = train(Exploding(loss_growth=1.0), 5, progress=False)
     assert history.status == "finished" and len(history) == 5
