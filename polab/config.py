@@ -25,6 +25,9 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import numpy as np
+import torch
+
 C = TypeVar("C", bound="Config")
 
 
@@ -76,7 +79,20 @@ def _base_type(annotation: Any) -> type:
 
 @dataclass(frozen=True)
 class Config:
-    """Base class of every algorithm config: frozen, validated, introspectable."""
+    """Base class of every algorithm config: frozen, validated, introspectable.
+
+    numpy and torch scalars given for bool, int or float fields (``np.float32(0.1)``,
+    ``np.int64(4)``, ``torch.tensor(3)``) are stored as the Python scalar they hold; the
+    type check then judges that value, so a wrong type still names the field.
+    """
+
+    def __post_init__(self) -> None:
+        for s in self.spec():
+            if s.type in (bool, int, float):
+                value = getattr(self, s.name)
+                scalar = _python_scalar(value)
+                if scalar is not value:
+                    object.__setattr__(self, s.name, scalar)
 
     @classmethod
     def spec(cls) -> list[FieldSpec]:
@@ -141,6 +157,24 @@ class Config:
         return self.replace(**changes).validate()
 
 
+def _python_scalar(value: Any) -> Any:
+    """The Python scalar inside a numpy scalar, a 0-d array or a 0-d tensor; else ``value``.
+
+    A low-precision float becomes the shortest decimal that reads back as the same number
+    (``np.float32(0.1)`` gives ``0.1``, not ``0.10000000149011612``), which is what was meant.
+    """
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        value = value.detach().cpu()
+        value = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, np.floating):
+        return float(str(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def parse_value(spec: FieldSpec, text: str) -> Any:
     """Parse a command-line string into the field's type, naming the field on failure."""
     try:
@@ -163,6 +197,8 @@ def parse_value(spec: FieldSpec, text: str) -> Any:
 def _describe_range(s: FieldSpec) -> str:
     if s.choices is not None:
         return f"one of {list(s.choices)}"
+    if s.type is bool:
+        return "a bool"
     lo = "-inf" if s.low is None else f"{s.low:g}"
     hi = "inf" if s.high is None else f"{s.high:g}"
     return f"a {s.type.__name__} in [{lo}, {hi}]"

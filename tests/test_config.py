@@ -13,7 +13,9 @@ import math
 import pkgutil
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -147,3 +149,35 @@ def test_param_metadata_reaches_spec():
     assert mode.choices == ("a", "b")
     with pytest.raises(ValueError, match=r"Demo.mode='c' is not allowed: expected one of"):
         Demo(mode="c").validate()
+
+
+@pytest.mark.parametrize("value,expected", [
+    (np.float32(0.1), 0.1), (np.float64(0.25), 0.25), (np.array(0.5, dtype=np.float32), 0.5),
+    (torch.tensor(0.3), 0.3), (torch.tensor(2e-3, dtype=torch.float64), 2e-3)])
+def test_numpy_and_torch_floats_become_python_floats(value, expected):
+    from polab.algos import PPOConfig
+
+    cfg = PPOConfig(clip_coef=value).validate()
+    assert type(cfg.clip_coef) is float and cfg.clip_coef == expected
+
+
+def test_numpy_and_torch_ints_and_bools_become_python_scalars():
+    from polab.algos import PPOConfig
+
+    cfg = PPOConfig(num_envs=np.int64(4), seed=torch.tensor(3), norm_adv=np.bool_(False),
+                    clip_vloss=torch.tensor(False), learning_rate=np.int32(0)).replace(
+                        learning_rate=np.float32(1e-3)).validate()
+    assert (cfg.num_envs, cfg.seed, cfg.norm_adv, cfg.clip_vloss) == (4, 3, False, False)
+    assert [type(cfg.num_envs), type(cfg.seed), type(cfg.norm_adv)] == [int, int, bool]
+    assert cfg.learning_rate == 1e-3
+    assert cfg.to_dict()["num_envs"] == 4
+
+
+@pytest.mark.parametrize("field,value", [
+    ("num_envs", np.float32(1.5)), ("num_envs", torch.tensor(2.0)), ("norm_adv", np.int64(1)),
+    ("num_envs", torch.tensor([3, 4])), ("clip_coef", np.array([0.1, 0.2]))])
+def test_wrong_numpy_or_torch_type_still_names_the_field(field, value):
+    from polab.algos import PPOConfig
+
+    with pytest.raises(ValueError, match=rf"PPOConfig\.{field}=.* has the wrong type"):
+        PPOConfig(**{field: value}).validate()

@@ -250,3 +250,24 @@ def test_make_registry_and_errors():
     with pytest.raises(ValueError, match="NoSuchEnv-v0") as err:
         make("NoSuchEnv-v0", 2)
     assert all(known in str(err.value) for known in ENVS)
+
+
+@pytest.mark.parametrize("name", ["CartPole-v1", "gym:CartPole-v1"])
+@pytest.mark.parametrize("bad", [0, -3, 2.0, True, "4", None])
+def test_make_refuses_num_envs_below_one_or_not_an_int(name, bad):
+    with pytest.raises(ValueError, match=r"num_envs=.*expected an int ≥ 1"):
+        make(name, bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_batched_env_itself_refuses_num_envs_below_one(bad):
+    with pytest.raises(ValueError, match=rf"num_envs={bad}: expected an int ≥ 1"):
+        CartPole(bad)
+    env = CartPole(2)
+    with pytest.raises(ValueError, match="num_envs"):
+        env.num_envs = bad
+
+
+def test_numpy_int_num_envs_is_accepted():
+    env = make("CartPole-v1", np.int64(3), seed=0)
+    assert env.num_envs == 3 and type(env.num_envs) is int and env.reset().shape == (3, 4)

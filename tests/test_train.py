@@ -1,5 +1,6 @@
-"""The training loop: NaN guard, determinism, stop, callbacks, History files, checkpoints."""
+"""The training loop: divergence guard, determinism, stop, callbacks, History files, checkpoints."""
 
+import copy
 import math
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_nan_in_the_loss_stops_with_message_and_keeps_history_and_last_good_stat
             monkeypatch.setattr(ppo_module, "ppo_loss", nan_loss)
 
     history = train(algo, 6, callbacks=[poison_after_two], progress=False)
-    assert history.status == "nonfinite"
+    assert history.status == "diverged"
     assert "non-finite" in history.message and "loss" in history.message
     assert "iteration 2" in history.message
     assert len(history) == 2
@@ -101,3 +102,91 @@ def test_generator_can_be_driven_step_by_step_and_continued():
 def test_bad_iterations_rejected():
     with pytest.raises(ValueError, match="iterations"):
         TrainingRun(PPO(TINY, "CartPole-v1"), -1)
+
+
+class Exploding:
+    """A fake algorithm: one linear layer; ``step`` reports a loss that grows 10x per
+    iteration, and from iteration ``poison_at`` on (if given) sets a weight to ``poison``."""
+
+    def __init__(self, poison_at=None, poison=math.inf, loss_growth=10.0):
+        self.net = torch.nn.Linear(2, 2)
+        self.scale = torch.nn.Parameter(torch.ones(1))
+        self.global_step, self.iteration = 0, 0
+        self.poison_at, self.poison, self.loss_growth = poison_at, poison, loss_growth
+
+    def step(self):
+        with torch.no_grad():
+            self.net.weight.add_(0.1)
+            if self.poison_at is not None and self.iteration >= self.poison_at:
+                self.net.weight[0, 1] = self.poison
+        self.iteration += 1
+        self.global_step += 4
+        return {"loss": self.loss_growth ** self.iteration, "losses/q_values": 1.0}
+
+    def state_dict(self):
+        return {"net": copy.deepcopy(self.net.state_dict()), "iteration": self.iteration,
+                "global_step": self.global_step}
+
+    def load_state_dict(self, state):
+        self.net.load_state_dict(state["net"])
+        self.iteration, self.global_step = state["iteration"], state["global_step"]
+
+
+def test_exploding_loss_ends_diverged_naming_iteration_and_quantity():
+    algo = Exploding()
+    history = train(algo, 40, progress=False)
+    # loss = 10^(i+1) at iteration i: 1e12 is still allowed, 1e13 (iteration 12) is not
+    assert history.status == "diverged" and history.status != "finished"
+    assert "iteration 12" in history.message and "loss = 1e+13 exploded" in history.message
+    assert len(history) == 12 and history["loss"][-1] == 1e12
+    assert algo.iteration == 12  # the state from before the diverging iteration
+
+
+def test_divergence_threshold_is_configurable():
+    history = train(Exploding(), 40, progress=False, diverge_at=1e3)
+    assert history.status == "diverged" and "iteration 3" in history.message
+    assert len(history) == 3
+
+
+def test_exploding_q_values_are_named():
+    class QBlowUp(Exploding):
+        def step(self):
+            return {**super().step(), "loss": 1.0, "losses/q_values": 10.0 ** (2 * self.iteration)}
+
+    history = train(QBlowUp(), 40, progress=False)
+    assert history.status == "diverged"
+    assert "iteration 6" in history.message and "losses/q_values = 1e+14" in history.message
+
+
+@pytest.mark.parametrize("poison,word", [(math.inf, "non-finite"), (math.nan, "non-finite"),
+                                         (1e20, "exploded")])
+def test_parameter_going_inf_nan_or_huge_ends_diverged(poison, word):
+    algo = Exploding(poison_at=3, poison=poison, loss_growth=1.0)
+    history = train(algo, 10, progress=False)
+    assert history.status == "diverged"
+    assert "iteration 3" in history.message
+    assert "parameter net.weight (max |p|)" in history.message and word in history.message
+    assert len(history) == 3 and history["iteration"].tolist() == [0.0, 1.0, 2.0]
+    assert torch.isfinite(algo.net.weight).all() and algo.iteration == 3
+
+
+def test_large_diagnostics_are_not_divergence_but_non_finite_ones_are():
+    class Diagnostic(Exploding):
+        def step(self):
+            big = -1e13 if self.iteration < 3 else math.nan
+            return {**super().step(), "loss": 1.0, "losses/explained_variance": big}
+
+    history = train(Diagnostic(), 10, progress=False)
+    assert history.status == "diverged" and len(history) == 3
+    assert "iteration 3: non-finite losses/explained_variance" in history.message
+
+
+def test_finite_run_of_the_fake_finishes():
+    history = train(Exploding(loss_growth=1.0), 5, progress=False)
+    assert history.status == "finished" and len(history) == 5
+
+
+def test_old_nonfinite_history_files_load_as_diverged(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text('{"records": [], "status": "nonfinite", "message": "m"}')
+    assert History.load(path).status == "diverged"

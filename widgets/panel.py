@@ -236,7 +236,7 @@ class Panel:
         text = h.message or f"{h.status}: {len(h)} iterations"
         if h.records:
             text += f" · {h.records[-1]['time']:.1f} s"
-        self.status.value = _colored(text, ERROR_COLOR if h.status == "nonfinite" else "inherit")
+        self.status.value = _colored(text, ERROR_COLOR if h.status == "diverged" else "inherit")
 
     def _set_running(self, running: bool) -> None:
         self.stop_button.disabled = not running

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from polab.envs.base import BatchedEnv
+from polab.envs.base import BatchedEnv, check_num_envs
 from polab.envs.classic import Acrobot, CartPole, MountainCarContinuous, Pendulum
 
 GYM_PREFIX = "gym:"
@@ -35,7 +35,10 @@ def names() -> list[str]:
 
 def make(name: str, num_envs: int, device: str | torch.device | None = None,
          seed: int | None = None, **kwargs) -> BatchedEnv:
-    """Build ``num_envs`` copies of the environment ``name`` on ``device``, seeded with ``seed``."""
+    """Build ``num_envs`` copies of the environment ``name`` on ``device``, seeded with ``seed``.
+
+    ``num_envs`` must be an int ≥ 1 (a ``ValueError`` naming it otherwise)."""
+    num_envs = check_num_envs(num_envs)
     if name.startswith(GYM_PREFIX):
         from polab.envs.gym import from_gymnasium
         return from_gymnasium(name[len(GYM_PREFIX):], num_envs=num_envs, device=device,

@@ -1,7 +1,7 @@
 """The batched environment interface every polab testbed implements.
 
 N copies of an environment live in tensors of shape ``(N, ...)`` on one device and are
-stepped together, with no Python loop over copies. Conventions (STYLE.md §6):
+stepped together, with no Python loop over copies. Conventions:
 
 * ``terminated`` and ``truncated`` are reported separately (a time limit is a truncation);
 * auto-reset happens in the same step (gymnasium's ``AutoresetMode.SAME_STEP``): when copy
@@ -15,6 +15,7 @@ Taught in notebooks/00_tour.ipynb.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import gymnasium as gym
@@ -26,7 +27,6 @@ class BatchedEnv:
     truncated, info)``, all torch tensors with a leading ``num_envs`` dimension."""
 
     name: str
-    num_envs: int
     device: torch.device
     single_observation_space: gym.spaces.Box
     single_action_space: gym.spaces.Space
@@ -41,6 +41,15 @@ class BatchedEnv:
                                                   torch.Tensor, dict[str, Any]]:
         """Advance all copies one step; see the module docstring for the auto-reset rule."""
         raise NotImplementedError
+
+    @property
+    def num_envs(self) -> int:
+        """How many copies are stepped together (at least 1; checked when set)."""
+        return self._num_envs
+
+    @num_envs.setter
+    def num_envs(self, value: int) -> None:
+        self._num_envs = check_num_envs(value)
 
     @property
     def obs_dim(self) -> int:
@@ -59,3 +68,17 @@ class BatchedEnv:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.name!r}, num_envs={self.num_envs}, "
                 f"device={self.device})")
+
+
+def check_num_envs(value: Any) -> int:
+    """``value`` as an int if it is a whole number ≥ 1, else a ``ValueError`` naming
+    ``num_envs`` (numpy integers are accepted; bools and floats are not)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"num_envs={value!r}: expected an int ≥ 1") from None
+    if n < 1:
+        raise ValueError(f"num_envs={value!r}: expected an int ≥ 1 (copies of the environment)")
+    return n

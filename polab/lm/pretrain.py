@@ -3,14 +3,16 @@
 ``python -m polab.lm.pretrain`` retrains every base listed in :data:`RECIPES` from its fixed
 seeds on the CPU (one thread by default, so the floating-point reductions, and hence the
 weights, are the same on every run), evaluates it on its task's held-out set, saves it under
-``polab/lm/checkpoints/<name>.pt`` and prints the numbers next to the shipped file's.
+``polab/lm/checkpoints/<name>.pt`` and prints the numbers next to the shipped file's. Files are
+written atomically with a SHA-256 of their content and verified when loaded
+(``polab.lm.checkpoint``): a corrupt, truncated or foreign file is a named error.
 
 The addition base is the starting point of chapter 03's RL. SFT stops once greedy pass@1 on a
 validation set reaches 30% (held-out greedy pass@1 lands in 25-40%); sampling at T = 1 then
 gives a spread of per-prompt success rates (about a fifth of the prompts never solved, a few
 always), so RL has signal and GRPO has degenerate groups to show. Stopping by a measured
 accuracy, not a step count, keeps the base in the band on machines whose floating-point
-rounding differs (LM_FEASIBILITY.md: the base checkpoint dominates the outcome). Taught in
+rounding differs (the base checkpoint dominates the outcome). Taught in
 notebooks/03_grpo_family.ipynb.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 
 import torch
 
+from polab.lm.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from polab.lm.evaluate import evaluate
 from polab.lm.model import GPT, GPTConfig
 from polab.lm.sft import SFT, SFTConfig
@@ -73,9 +76,16 @@ RECIPES = {
 }
 
 
+def recipe_for(name: str) -> BaseRecipe:
+    """The recipe of base ``name``; a ``ValueError`` listing the known names otherwise."""
+    if name not in RECIPES:
+        raise ValueError(f"no recipe for base {name!r}; known: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
 def pretrain(name: str, progress: bool = True) -> tuple[GPT, Task, dict[str, Any]]:
     """Train base ``name`` from its recipe; return the model, its task and SFT facts."""
-    recipe = RECIPES[name]
+    recipe = recipe_for(name)
     tokenizer = CharTokenizer()
     task = make_task(recipe.task, tokenizer)
     parts = [(make_task(spec, tokenizer), share) for spec, share in recipe.curriculum]
@@ -109,12 +119,11 @@ def base_metrics(model: GPT, task: Task) -> dict[str, float]:
 
 
 def save_base(path: str | Path, model: GPT, task: Task, metrics: dict[str, float]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model_config": model.config.to_dict(), "model": model.state_dict(),
-                "tokenizer": task.tokenizer.state_dict(), "task": task.spec(),
-                "metrics": metrics, "torch": str(torch.__version__)}, path)
-    return path
+    """Write a base checkpoint atomically, with its metrics and their SHA-256."""
+    return write_checkpoint(path, {"model_config": model.config.to_dict(),
+                                   "model": model.state_dict(),
+                                   "tokenizer": task.tokenizer.state_dict(),
+                                   "task": task.spec(), "metrics": metrics})
 
 
 def shipped_bases(directory: str | Path = CHECKPOINT_DIR) -> list[str]:
@@ -130,25 +139,35 @@ def load_base(name: str = "addition", device: str | torch.device = "cpu",
         raise ValueError(f"no base checkpoint {name!r} in {directory}; shipped: "
                          f"{', '.join(shipped_bases(directory)) or 'none'} (build others with "
                          "python -m polab.lm.pretrain NAME)")
-    state = torch.load(path, map_location=device, weights_only=True)
-    tokenizer = CharTokenizer.from_state_dict(state["tokenizer"])
-    model = GPT(GPTConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), tokenizer, make_task(state["task"], tokenizer)
+    state = read_checkpoint(path, map_location=device)
+    try:
+        tokenizer = CharTokenizer.from_state_dict(state["tokenizer"])
+        model = GPT(GPTConfig(**state["model_config"]))
+        model.load_state_dict(state["model"])
+        task = make_task(state["task"], tokenizer)
+    except Exception as err:  # verified bytes that do not describe a GPT polab can build
+        raise CheckpointError(path, f"does not fit polab's GPT ({type(err).__name__}: "
+                                    f"{str(err).strip().splitlines()[0][:200]})") from None
+    return model.to(device).eval(), tokenizer, task
 
 
 def shipped_metrics(name: str, directory: str | Path = CHECKPOINT_DIR) -> dict[str, float]:
-    """The numbers recorded in a shipped checkpoint when it was made."""
-    return torch.load(Path(directory) / f"{name}.pt", weights_only=True)["metrics"]
+    """The numbers recorded in a shipped checkpoint when it was made (verified)."""
+    return read_checkpoint(Path(directory) / f"{name}.pt")["metrics"]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", default=list(RECIPES), help="bases to rebuild")
+    parser.add_argument("names", nargs="*", default=list(RECIPES),
+                        help=f"bases to rebuild (default: all of {', '.join(sorted(RECIPES))})")
     parser.add_argument("--out", default=str(CHECKPOINT_DIR), help="output directory")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (the shipped files were made with 1)")
     args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in RECIPES]
+    if unknown:
+        parser.error(f"no recipe for {', '.join(map(repr, unknown))}; "
+                     f"known: {', '.join(sorted(RECIPES))}")
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     for name in args.names:
@@ -156,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         model, task, info = pretrain(name)
         metrics = {**base_metrics(model, task), **info}
         shipped = CHECKPOINT_DIR / f"{name}.pt"
-        old = torch.load(shipped, weights_only=True) if shipped.exists() else None
+        old = _shipped_or_none(shipped)
         path = save_base(Path(args.out) / f"{name}.pt", model, task, metrics)
         print(f"{name}: saved {path} ({path.stat().st_size / 1e3:.0f} kB, "
               f"{model.num_params()} parameters) in {time.perf_counter() - start:.0f} s")
@@ -167,6 +186,17 @@ def main(argv: list[str] | None = None) -> None:
         if old is not None:
             same = all(torch.equal(v, old["model"][k]) for k, v in model.state_dict().items())
             print(f"  weights identical to the shipped checkpoint: {'yes' if same else 'no'}")
+
+
+def _shipped_or_none(path: Path) -> dict[str, Any] | None:
+    """The shipped checkpoint to compare with, or None (missing or unreadable: said)."""
+    if not path.exists():
+        return None
+    try:
+        return read_checkpoint(path)
+    except CheckpointError as err:
+        print(f"  (not comparing with the shipped file: {err})")
+        return None
 
 
 if __name__ == "__main__":
