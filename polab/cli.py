@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             else "not reached"))
     if args.save:
         print(f"history saved to {hist.save(args.save)}")
-    return 0 if hist.status != "nonfinite" else 1
+    return 0 if hist.status != "diverged" else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

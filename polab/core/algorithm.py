@@ -81,7 +81,9 @@ class Algorithm:
             if isinstance(value, torch.Generator):
                 value.set_state(saved)
             elif hasattr(value, "load_state_dict"):
-                value.load_state_dict(saved)
+                # a copy: an optimiser keeps the tensors it is given, and training on would
+                # otherwise change the caller's saved state
+                value.load_state_dict(copy.deepcopy(saved))
             elif isinstance(value, torch.nn.Parameter):
                 with torch.no_grad():
                     value.copy_(saved)
