@@ -206,6 +206,10 @@ class TrainingRun:
                     hist.status, hist.message = "stopped", "stopped by a callback"
                     return
             hist.status = "finished"
+        except KeyboardInterrupt:  # Ctrl-C: the records so far stay; the caller saves them
+            hist.status = "interrupted"
+            hist.message = f"interrupted (Ctrl-C) after {len(hist.records) - it_offset} iterations"
+            raise
         finally:
             bar.close()
             if hist.status == "running":  # the consumer stopped iterating early
