@@ -7,112 +7,260 @@ Examples::
     polab train reinforce-baseline --set num_envs=64 --set learning_rate=3e-3 --save h.json
     polab train sac --env Pendulum-v1
     polab train dr-grpo --env addition --iterations 40     # a language task and its base
+    polab train hdpo --env lost-sales                      # an inventory setting
+    polab train c-morl --iterations 10                     # a multi-objective env
+
+Every algorithm comes from :mod:`polab.registry`. No run is lost: Ctrl-C stops training and
+writes the history so far to ``--save`` (status ``"interrupted"``, exit code 130); a closed
+stdout (``polab train … | head -1``) never stops training nor the save; a ``--save`` path that
+cannot be written is refused before training. Errors are one line on stderr (README,
+"Commands").
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any, NoReturn
 
-import gymnasium as gym
 import torch
 
-from polab import envs, registry
-from polab.device import describe, pick_device
-from polab.lm.pretrain import shipped_bases
-from polab.train import TrainingRun
+from polab import registry
+
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT, as a shell reports it)."""
+PIPE_CLOSED = 141
+"""Exit code when a write to a closed stdout stopped training (128 + SIGPIPE)."""
+
+
+class CLIError(ValueError):
+    """A user error: printed as one line, exit code 2."""
+
+
+class _Out:
+    """stdout that survives its reader going away: after a ``BrokenPipeError`` (``| head``)
+    further lines are dropped and ``closed`` is set, so the run and its save go on."""
+
+    closed = False
+
+    def __call__(self, text: str = "") -> bool:
+        """Print ``text``; ``False`` when stdout is gone."""
+        if self.closed:
+            return False
+        try:
+            print(text, flush=True)
+            return True
+        except BrokenPipeError:
+            self.closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush is silent
+            return False
+
+
+out = _Out()
 
 
 def _threshold(env_name: str) -> float | None:
+    import gymnasium as gym
+
     try:
-        return gym.spec(env_name).reward_threshold
+        return gym.spec(env_name.removeprefix("gym:")).reward_threshold
     except gym.error.Error:
         return None
 
 
 def cmd_list(_: argparse.Namespace) -> int:
-    for testbed, heading in (("env", "algorithms on environments"),
-                             ("task", "algorithms on language tasks")):
-        print(f"{heading}:")
-        for name, spec in registry.ALGORITHMS.items():
-            if spec.testbed == testbed:
-                needs = " (continuous actions)" if spec.actions == "continuous" else ""
-                print(f"  {name:<20} {spec.summary}{needs} (default {spec.default_env})")
-    print("environments:")
-    for name in envs.names():
-        print(f"  {name}")
-    print("  gym:<id>             any gymnasium environment")
-    print("language tasks (a shipped base model each): " + ", ".join(shipped_bases()))
-    print("\nknobs of an algorithm: polab train ALGO --help-config")
+    families: dict[str, list[registry.AlgoSpec]] = {}
+    for spec in registry.ALGORITHMS.values():
+        families.setdefault(spec.family, []).append(spec)
+    for family, specs in families.items():
+        out(f"{family}:")
+        for spec in specs:
+            needs = " (continuous actions)" if spec.actions == "continuous" else ""
+            out(f"  {spec.name:<21} {spec.summary}{needs}")
+            out(f"  {'':<21} {spec.paper}; notebooks/{spec.notebook}.ipynb; "
+                f"on {spec.testbed} (default {spec.default_env})")
+    out("testbeds (--env):")
+    for testbed in dict.fromkeys(s.testbed for s in registry.ALGORITHMS.values()):
+        out(f"  {testbed:<10} {', '.join(registry.testbed_envs(testbed))}")
+    out("\nknobs of an algorithm: polab train ALGO --help-config")
     return 0
+
+
+def _check_save(path: str) -> Path:
+    """Create ``path``'s directory and prove it writable now, before any training."""
+    target = Path(path)
+    if target.is_dir():
+        raise CLIError(f"--save {path}: is a directory; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file" if blocker else (err.strerror or str(err))
+        raise CLIError(f"--save {path}: cannot write there ({why})") from None
+    return target
+
+
+def _device(name: str) -> torch.device:
+    from polab.device import pick_device
+
+    try:
+        return pick_device(name)
+    except (RuntimeError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CLIError(f"--device {name!r}: {first} (use auto, cpu, cuda, cuda:N or mps)"
+                       ) from None
+
+
+def _config(spec: registry.AlgoSpec, args: argparse.Namespace, env: str) -> Any:
+    config = spec.make_config(env=env, seed=args.seed).with_overrides(args.set or [])
+    if args.iterations is None:
+        return config
+    fields = {f.name for f in config.spec()}
+    if spec.run_length in fields:
+        return config.replace(**{spec.run_length: args.iterations}).validate()
+    budget = spec.iterations(config)
+    if args.iterations > budget:
+        raise CLIError(f"--iterations {args.iterations}: {spec.name} runs {budget} iterations "
+                       f"({spec.run_length} follows from its budget fields); --iterations can "
+                       "only shorten that: raise the budget with --set")
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     spec = registry.get(args.algo)
-    config = spec.make_config(seed=args.seed).with_overrides(args.set or [])
-    if args.iterations and "num_iterations" in {f.name for f in config.spec()}:
-        config = config.replace(num_iterations=args.iterations)
+    env_name = args.env or spec.default_env
+    config = _config(spec, args, env_name)
     if args.help_config:
         for f in config.spec():
             rng = list(f.choices) if f.choices else f"[{f.low}, {f.high}]"
-            print(f"  {f.name:<20} = {getattr(config, f.name)!r:<12} {f.help} {rng}")
+            out(f"  {f.name:<20} = {getattr(config, f.name)!r:<12} {f.help} {rng}")
         return 0
-    env_name = args.env or spec.default_env
-    device = pick_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    algo = spec.cls(config, env_name, device=device)
+    save = _check_save(args.save) if args.save else None
+    device = _device(args.device)
+    torch.set_num_threads(args.threads)
+    algo = _build(spec, config, env_name, device)
     iterations = args.iterations or spec.iterations(config)
-    threshold = _threshold(env_name)
-    print(f"polab train {args.algo} on {env_name}, seed {args.seed}, {iterations} iterations, "
-          f"device {describe(device)}, torch {torch.__version__}")
+    threshold = _threshold(env_name) if spec.testbed == "env" else None
+    out(f"polab train {args.algo} on {env_name}, seed {args.seed}, {iterations} iterations, "
+        f"device {_describe(device)}, torch {torch.__version__}")
+    from polab.train import TrainingRun
+
     run = TrainingRun(algo, iterations, progress=not args.quiet, desc=args.algo)
-    reached_at = None
+    reached_at, code = None, 0
     start = time.perf_counter()
-    for record in run:
-        ret = record.get(spec.score, -math.inf)
-        if threshold is not None and reached_at is None and ret >= threshold:
-            reached_at = (time.perf_counter() - start, int(record["global_step"]))
+    try:
+        for record in run:
+            ret = record.get(spec.score, -math.inf)
+            if threshold is not None and reached_at is None and ret >= threshold:
+                reached_at = (time.perf_counter() - start, int(record["global_step"]))
+    except (KeyboardInterrupt, BrokenPipeError) as err:  # keep what was trained so far
+        ctrl_c = isinstance(err, KeyboardInterrupt)
+        code = INTERRUPTED if ctrl_c else PIPE_CLOSED
+        run.history.status = "interrupted"
+        run.history.message = (f"interrupted by {'Ctrl-C' if ctrl_c else 'a closed pipe'} "
+                               f"after {len(run.history)} iterations")
     wall = time.perf_counter() - start
     hist = run.history
-    print(f"status: {hist.status} {hist.message}".rstrip())
-    if spec.testbed == "env":
-        final = hist.last("charts/episodic_return")
-        print(f"final mean return (last 20 episodes): {final:.1f}")
-    else:
-        print(f"final {spec.score} (held-out, greedy): {hist.last(spec.score):.3f}; "
-              f"last batch reward {hist.last('reward'):.3f}")
-    unit = "env steps" if spec.testbed == "env" else "completions sampled"
-    print(f"{unit}: {int(algo.global_step)}, wall-clock: {wall:.1f} s "
-          f"({algo.global_step / wall:,.0f}/s)")
-    if threshold is not None:
-        print(f"solved threshold {threshold:g}: " + (
-            f"reached after {reached_at[0]:.1f} s, {reached_at[1]} env steps" if reached_at
-            else "not reached"))
-    if args.save:
-        print(f"history saved to {hist.save(args.save)}")
+    where = hist.save(save) if save is not None else None
+    if code:
+        _note(hist.message + (f"; history saved to {where}" if where else
+                              "; pass --save FILE to keep the history"), to_stderr=True)
+        return code
+    _summary(spec, algo, hist, wall, threshold, reached_at)
+    if where is not None:
+        _note(f"history saved to {where}")
     return 0 if hist.status != "diverged" else 1
 
 
+def _note(text: str, to_stderr: bool = False) -> None:
+    """A line for the user: on stdout, or on stderr when asked or stdout is gone."""
+    if to_stderr or not out(text):
+        print(f"polab: {text}", file=sys.stderr, flush=True)
+
+
+def _describe(device: torch.device) -> str:
+    from polab.device import describe
+
+    return describe(device)
+
+
+def _build(spec: registry.AlgoSpec, config: Any, env: str, device: torch.device) -> Any:
+    """``spec.build`` with the testbeds' own errors (an unknown gymnasium id) as one line."""
+    import gymnasium as gym
+
+    try:
+        return spec.build(config, env, device=device)
+    except gym.error.Error as err:
+        raise CLIError(f"--env {env!r}: {str(err).splitlines()[0]}") from None
+
+
+def _summary(spec: registry.AlgoSpec, algo: Any, hist: Any, wall: float,
+             threshold: float | None, reached_at: tuple[float, int] | None) -> None:
+    out(f"status: {hist.status} {hist.message}".rstrip())
+    if spec.testbed == "env":
+        out(f"final mean return (last 20 episodes): {hist.last(spec.score):.1f}")
+    elif spec.testbed == "task":
+        out(f"final {spec.score} (held-out, greedy): {hist.last(spec.score):.3f}; "
+            f"last batch reward {hist.last('reward'):.3f}")
+    else:
+        score = hist.last(spec.score)
+        out(f"final {spec.score}: " + (f"{score:.4g}" if math.isfinite(score)
+                                       else "not evaluated in this run"))
+    unit = {"env": "env steps", "task": "completions sampled", "lqr": "trajectories",
+            "inventory": "simulated periods", "mo": "env steps"}[spec.testbed]
+    steps = int(algo.global_step)
+    out(f"{unit}: {steps}, wall-clock: {wall:.1f} s ({steps / max(wall, 1e-9):,.0f}/s)")
+    if threshold is not None:
+        out(f"solved threshold {threshold:g}: " + (
+            f"reached after {reached_at[0]:.1f} s, {reached_at[1]} env steps" if reached_at
+            else "not reached"))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``--help`` still prints the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"polab: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="polab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list algorithms and environments").set_defaults(func=cmd_list)
+    parser = _Parser(prog="polab", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list algorithms and testbeds").set_defaults(func=cmd_list)
     p = sub.add_parser("train", help="train an algorithm and print its final metrics")
     p.add_argument("algo", help="algorithm name (see `polab list`)")
-    p.add_argument("--env", help="environment, or language task for the LM algorithms "
-                                 "(default: the algorithm's)")
+    p.add_argument("--env", help="environment, language task, LQR system, inventory setting "
+                                 "or multi-objective env (default: the algorithm's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    p.add_argument("--iterations", type=int, help="iterations (default: from the config)")
+    p.add_argument("--iterations", type=_positive_int,
+                   help="step() calls, at least 1 (default: the config's num_iterations)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, mps")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=_positive_int, default=1,
                    help="torch CPU threads (default 1: polab's networks are small, and a second "
                         "thread mostly adds synchronisation)")
-    p.add_argument("--save", metavar="FILE", help="write the History as one JSON file")
+    p.add_argument("--save", metavar="FILE", help="write the History as one JSON file (also "
+                   "after Ctrl-C); its directory is created")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--help-config", action="store_true", help="list the algorithm's knobs")
     p.set_defaults(func=cmd_train)
@@ -123,9 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:
-        print(f"polab: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:
+        text = " ".join(str(err).split()) or type(err).__name__
+        print(f"polab: error: {text}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before or after training: nothing to keep
+        print("polab: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

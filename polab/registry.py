@@ -32,7 +32,8 @@ class AlgoSpec:
     ``testbed`` says what the trainer is built on (a polab env, a language task with its
     shipped base, an LQR system, an inventory setting, a multi-objective env) and
     ``default_env`` which one; ``score`` is the metric that sums a run up; ``smoke`` the
-    config fields of its smallest run (the registry test builds and steps it)."""
+    config fields of its smallest run (the registry test builds and steps it);
+    ``run_length`` the config attribute that counts a whole run's ``step()`` calls."""
 
     name: str
     family: str
@@ -48,6 +49,7 @@ class AlgoSpec:
     actions: Literal["any", "continuous"] = "any"
     score: str = "charts/episodic_return"
     smoke: tuple[tuple[str, object], ...] = ()
+    run_length: str = "num_iterations"
 
     @property
     def config(self) -> type[Config]:
@@ -61,17 +63,44 @@ class AlgoSpec:
     def module(self) -> str:
         return self.trainer_ref.partition(":")[0]
 
-    def make_config(self, **changes: object) -> Config:
+    def make_config(self, env: str | None = None, *, smoke: bool = False,
+                    **changes: object) -> Config:
+        """The variant's config: its preset and ``overrides``, then the fields the testbed
+        ``env`` implies (an inventory setting, a multi-objective env), then the ``smoke``
+        fields when asked, then ``changes``."""
         overrides = dict(self.overrides)
         preset = overrides.pop("preset", None)
         if preset is not None:
             from polab.algos.group.presets import PRESETS
             overrides = {**PRESETS[str(preset)].as_dict(), **overrides}
-        return self.config().replace(**{**overrides, **changes})
+        implied = env_fields(self.testbed, env) if env is not None else {}
+        small = dict(self.smoke) if smoke else {}
+        return self.config().replace(**{**overrides, **implied, **small, **changes})
 
     def iterations(self, config: Config) -> int:
-        """The run length of ``config`` (every Config names it ``num_iterations``)."""
-        return int(config.num_iterations)  # type: ignore[attr-defined]
+        """The run length of ``config``: ``num_iterations`` (the linear-scalarisation baseline
+        counts its own, ``baseline_iterations``)."""
+        return int(getattr(config, self.run_length))
+
+    def build(self, config: Config, env: str | None = None,
+              device: str | Any | None = None) -> Any:
+        """The trainer on ``env`` (default ``default_env``) of its testbed: a polab or
+        ``gym:`` environment, a shipped base's task, the default LQR
+        (:meth:`polab.envs.lqr.LQR.double_integrator`), or, for ``inventory`` and ``mo``,
+        the setting or environment the config names (``make_config(env=...)`` sets it; an
+        ``env`` here must agree with the config)."""
+        env = env or self.default_env
+        if self.testbed in ("inventory", "mo"):
+            clash = [f"{k}={v!r}" for k, v in env_fields(self.testbed, env).items()
+                     if getattr(config, k) != v]
+            if clash:
+                raise ValueError(f"{self.testbed} {env!r} needs {', '.join(clash)}; the "
+                                 "config says otherwise")
+            return self.cls(config, None, device=device)
+        if self.testbed == "lqr":
+            env_fields(self.testbed, env)  # only names the known system
+            return self.cls(config, None, device=device)
+        return self.cls(config, env, device=device)
 
 
 ALGORITHMS: dict[str, AlgoSpec] = {}
@@ -94,13 +123,71 @@ def get(name: str) -> AlgoSpec:
 
 
 def names(family: str | None = None) -> list[str]:
+    """The registered names, in registration order (of one ``family`` if given)."""
     return [n for n, s in ALGORITHMS.items() if family is None or s.family == family]
+
+
+# --- testbeds ------------------------------------------------------------------------------
+
+INVENTORY_SETTINGS: dict[str, dict[str, object]] = {
+    "backlogged": {"network": "one_store", "lost_sales": False},
+    "lost-sales": {"network": "one_store", "lost_sales": True},
+    "one-warehouse": {"network": "one_warehouse"},
+}
+"""Named inventory settings as :class:`~polab.algos.diffsim.hdpo.HDPOConfig` fields (HDPO
+builds its :class:`~polab.envs.inventory.sim.InventorySetting` from them)."""
+
+LQR_SYSTEMS = ("double-integrator",)
+"""The LQR systems by name: :meth:`polab.envs.lqr.LQR.double_integrator`."""
+
+
+def env_fields(testbed: str, env: str) -> dict[str, object]:
+    """The config fields a testbed's environment name implies (none for most); an unknown
+    inventory setting or LQR system is a ``ValueError`` naming the known ones."""
+    if testbed == "inventory":
+        if env not in INVENTORY_SETTINGS:
+            raise ValueError(f"unknown inventory setting {env!r}; known: "
+                             f"{', '.join(INVENTORY_SETTINGS)}")
+        return dict(INVENTORY_SETTINGS[env])
+    if testbed == "lqr" and env not in LQR_SYSTEMS:
+        raise ValueError(f"unknown LQR system {env!r}; known: {', '.join(LQR_SYSTEMS)}")
+    return {"env": env} if testbed == "mo" else {}
+
+
+def testbed_envs(testbed: str) -> list[str]:
+    """The environment names a testbed accepts (``polab list``)."""
+    if testbed == "env":
+        from polab import envs
+        return [*envs.names(), f"{envs.GYM_PREFIX}<id>"]
+    if testbed == "task":
+        from polab.lm.pretrain import shipped_bases
+        return list(shipped_bases())
+    if testbed == "lqr":
+        return list(LQR_SYSTEMS)
+    if testbed == "inventory":
+        return list(INVENTORY_SETTINGS)
+    from polab.envs.mo.mo_gym import MO_GYM_PREFIX
+    from polab.envs.mo.multiobjective import MO_ENVS
+    return [*MO_ENVS, f"{MO_GYM_PREFIX}<id>"]
 
 
 # --- the entries ---------------------------------------------------------------------------
 
 _PG, _GROUP = "polab.algos.pg", "polab.algos.group"
-_CARTPOLE_SMOKE = (("num_envs", 4), ("num_steps", 16))
+_REINFORCE_SMOKE = (("num_envs", 4), ("num_iterations", 2))
+_PPO_SMOKE = (("num_envs", 4), ("num_steps", 16), ("num_minibatches", 2), ("update_epochs", 1),
+              ("total_timesteps", 128))
+_SAC_SMOKE = (("num_envs", 2), ("num_steps", 8), ("learning_starts", 0), ("batch_size", 16),
+              ("utd_ratio", 0.25), ("hidden", 16), ("total_timesteps", 32))
+_LQR_SMOKE = (("num_seeds", 2), ("total_trajectories", 10))
+_LM_SMOKE = (("max_completion_length", 8), ("eval_every", 0), ("num_iterations", 2),
+             ("generation_batch_size", 8), ("num_generations", 4))
+_INVENTORY_SMOKE = (("n_scenarios", 16), ("batch_size", 8), ("horizon", 10), ("warmup", 2),
+                    ("dev_scenarios", 8), ("test_scenarios", 8), ("test_horizon", 20),
+                    ("test_warmup", 5), ("num_iterations", 2), ("hidden", 8))
+_MO_SMOKE = (("total_timesteps", 1000), ("n_init_policies", 2), ("num_envs", 2),
+             ("num_steps", 8), ("update_epochs", 1), ("num_minibatches", 1), ("ext_iters", 1),
+             ("hidden", 8))
 
 
 def _env(name: str, module: str, cls: str, summary: str, paper: str, notebook: str,
@@ -110,29 +197,31 @@ def _env(name: str, module: str, cls: str, summary: str, paper: str, notebook: s
 
 
 def _lm(name: str, module: str, cls: str, summary: str, paper: str, card: str | None = None,
-        preset: str | None = None) -> None:
+        preset: str | None = None, smoke: tuple[tuple[str, object], ...] = _LM_SMOKE) -> None:
     register(AlgoSpec(name, "group", f"{_GROUP}.{module}:{cls}Config",
                       f"{_GROUP}.{module}:{cls}", summary, paper, "03_grpo_family", "addition",
                       card=card, overrides=(("preset", preset),) if preset else (),
-                      testbed="task", score="eval/pass@1"))
+                      testbed="task", score="eval/pass@1", smoke=smoke))
 
 
 _env("reinforce", "reinforce", "Reinforce", "REINFORCE with reward-to-go",
-     "Williams 1992, Simple statistical gradient-following algorithms", "01_policy_gradients")
+     "Williams 1992, Simple statistical gradient-following algorithms", "01_policy_gradients",
+     smoke=_REINFORCE_SMOKE)
 _env("reinforce-baseline", "reinforce", "Reinforce", "REINFORCE with a learned value baseline",
      "Williams 1992; Sutton & Barto 2018 §13.4", "01_policy_gradients",
-     overrides=(("baseline", True),))
+     overrides=(("baseline", True),), smoke=_REINFORCE_SMOKE)
 _env("ppo", "ppo", "PPO", "PPO, clipped surrogate + GAE",
-     "Schulman et al. 2017, Proximal Policy Optimization Algorithms", "01_policy_gradients")
+     "Schulman et al. 2017, Proximal Policy Optimization Algorithms", "01_policy_gradients",
+     smoke=_PPO_SMOKE)
 _env("mdpo", "mdpo", "MDPO", "MDPO on-policy, KL-regularised mirror descent",
      "Tomar et al. 2020, Mirror Descent Policy Optimization", "02_variance_and_trust_regions",
-     card="20_mdpo.md")
+     card="20_mdpo.md", smoke=_PPO_SMOKE)
 _env("sac", "sac", "SAC", "SAC v1 with a value network",
      "Haarnoja et al. 2018, Soft Actor-Critic", "02_variance_and_trust_regions",
-     default_env="Pendulum-v1", actions="continuous")
+     default_env="Pendulum-v1", actions="continuous", smoke=_SAC_SMOKE)
 _env("mdpo-off", "mdpo_off", "MDPOOff", "MDPO off-policy, KL to the previous policy",
      "Tomar et al. 2020, Mirror Descent Policy Optimization", "02_variance_and_trust_regions",
-     default_env="Pendulum-v1", actions="continuous", card="20_mdpo.md")
+     default_env="Pendulum-v1", actions="continuous", card="20_mdpo.md", smoke=_SAC_SMOKE)
 for _name, _cls, _summary in (
         ("vanilla-pg", "VanillaPG", "vanilla stochastic PG on the LQR"),
         ("npg-igt", "NPGIGT", "normalised PG with implicit gradient transport"),
@@ -141,7 +230,8 @@ for _name, _cls, _summary in (
     _env(_name, "igt_harpg", _cls, _summary,
          "Fatkhullin et al. 2023, Stochastic Policy Gradient Methods: Improved Sample "
          "Complexity for Fisher-non-degenerate Policies", "02_variance_and_trust_regions",
-         default_env="lqr", testbed="lqr", card="10_pg_igt_harpg.md", score="gap")
+         default_env="double-integrator", testbed="lqr", card="10_pg_igt_harpg.md",
+         score="optimality_gap", smoke=_LQR_SMOKE)
 
 _lm("grpo", "grpo", "GRPO", "GRPO, group-normalised advantages",
     "Shao et al. 2024, DeepSeekMath", preset="GRPO")
@@ -157,28 +247,59 @@ _lm("loop", "loop", "LOOP", "LOOP, leave-one-out PPO",
     "Chen et al. 2025, Reinforcement Learning for Long-Horizon Interactive LLM Agents",
     card="14_loop.md")
 _lm("spo", "spo", "SPO", "SPO, per-prompt value tracker, no groups",
-    "Xu & Ding 2025, Single-stream Policy Optimization", card="37_spo.md")
+    "Xu & Ding 2025, Single-stream Policy Optimization", card="37_spo.md",
+    smoke=(*_LM_SMOKE[:3], ("generation_batch_size", 4), ("num_generations", 1),
+           ("num_train_prompts", 16), ("offline_samples", 2)))
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "
                   "inventory simulator", "Alvo et al. 2023, Deep Reinforcement Learning for "
                   "Inventory Networks: Toward Reliable Policy Optimization",
                   "10_differentiable_simulation", "backlogged", card="03_hdpo.md",
-                  testbed="inventory", score="gap"))
+                  testbed="inventory", score="gap_pct", smoke=_INVENTORY_SMOKE))
 register(AlgoSpec("inventory-reinforce", "diffsim",
                   "polab.algos.diffsim.hdpo:InventoryReinforceConfig",
                   "polab.algos.diffsim.hdpo:InventoryReinforce", "REINFORCE (score function) "
-                  "on the inventory simulator, HDPO's baseline", "Williams 1992",
+                  "on the inventory simulator, HDPO's baseline",
+                  "Williams 1992, Simple statistical gradient-following algorithms",
                   "10_differentiable_simulation", "backlogged", card="03_hdpo.md",
-                  testbed="inventory", score="gap"))
+                  testbed="inventory", score="gap_pct", smoke=_INVENTORY_SMOKE))
 register(AlgoSpec("c-morl", "morl", "polab.algos.morl.config:CMORLConfig",
                   "polab.algos.morl.cmorl:CMORL", "C-MORL, constrained Pareto-front extension",
                   "Liu et al. 2025, C-MORL: Multi-Objective Reinforcement Learning through "
                   "Efficient Discovery of Pareto Front", "09_multi_objective",
                   "deep-sea-treasure-concave-v0", card="04_cmorl.md", testbed="mo",
-                  score="hypervolume"))
+                  score="morl/hypervolume", smoke=_MO_SMOKE))
 register(AlgoSpec("linear-scalarisation", "morl", "polab.algos.morl.config:CMORLConfig",
-                  "polab.algos.morl.cmorl:LinearScalarisation", "linear scalarisation, "
-                  "C-MORL's baseline", "Liu et al. 2025 (baseline)", "09_multi_objective",
+                  "polab.algos.morl.cmorl:LinearScalarisation", "linear scalarisation (2M "
+                  "preference-weighted PPO policies), C-MORL's baseline",
+                  "Liu et al. 2025, C-MORL (its baseline)", "09_multi_objective",
                   "deep-sea-treasure-concave-v0", card="04_cmorl.md", testbed="mo",
-                  score="hypervolume"))
+                  score="morl/hypervolume", smoke=_MO_SMOKE, run_length="baseline_iterations"))
+
+
+# --- the README's table --------------------------------------------------------------------
+
+README_BEGIN = "<!-- algorithms: generated from polab/registry.py by scripts/readme_tables.py -->"
+README_END = "<!-- /algorithms -->"
+
+
+def markdown_table() -> str:
+    """The README's algorithm table, one row per registered name (README, "Algorithms")."""
+    rows = ["| algorithm | family | what | paper | notebook | card | file |",
+            "|---|---|---|---|---|---|---|"]
+    for s in ALGORITHMS.values():
+        path = s.module.replace(".", "/") + ".py"
+        card = f"[{s.card[:2]}](../shared/cards/{s.card})" if s.card else "—"
+        rows.append(f"| `{s.name}` | {s.family} | {s.summary} | {s.paper} | "
+                    f"[{s.notebook[:2]}](notebooks/{s.notebook}.ipynb) | {card} | "
+                    f"[{path}]({path}) |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--markdown"]:
+        sys.exit("usage: python -m polab.registry --markdown")
+    print(markdown_table())

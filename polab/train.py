@@ -52,8 +52,9 @@ class History:
 
     ``status`` is ``"running"``, ``"finished"``, ``"stopped"`` (stop flag or a callback),
     ``"diverged"`` (a metric or parameter went non-finite or past the divergence threshold;
-    ``message`` names the iteration and the quantity) or ``"error"`` (an exception in a live
-    widget run; ``message`` holds the traceback).
+    ``message`` names the iteration and the quantity), ``"interrupted"`` (Ctrl-C; the records
+    so far are kept) or ``"error"`` (an exception in a live widget run; ``message`` holds the
+    traceback).
     """
 
     records: list[dict[str, float]] = field(default_factory=list)
@@ -291,6 +292,10 @@ class TrainingRun:
                     hist.status, hist.message = "stopped", "stopped by a callback"
                     return
             hist.status = "finished"
+        except KeyboardInterrupt:  # Ctrl-C: the records so far stay; the caller saves them
+            hist.status = "interrupted"
+            hist.message = f"interrupted (Ctrl-C) after {len(hist.records) - it_offset} iterations"
+            raise
         finally:
             bar.close()
             if hist.status == "running":  # the consumer stopped iterating early

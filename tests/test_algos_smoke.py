@@ -1,7 +1,7 @@
-"""Every environment algorithm of the CLI registry runs a few iterations on every classic-control
+"""Every environment algorithm of the registry runs a few iterations on every classic-control
 env its actions fit (discrete and continuous), changes its parameters and reports finite
-metrics; PPO also trains on a gymnasium environment through the adapter; the CLI trains, saves
-a History, trains a language-task algorithm and names bad input."""
+metrics; PPO also trains on a gymnasium environment through the adapter. (Every registered
+algorithm on its own testbed: tests/test_registry.py; the CLI: tests/test_cli.py.)"""
 
 import copy
 import math
@@ -9,11 +9,12 @@ import math
 import pytest
 import torch
 
-from polab import algos, cli
-from polab.algos import ALGORITHMS, PPO, PPOConfig
+from polab import algos
+from polab.algos import PPO, PPOConfig
 from polab.core.algorithm import Algorithm
 from polab.envs import make, names
-from polab.train import History, train
+from polab.registry import ALGORITHMS
+from polab.train import train
 
 
 def flat_params(algo):
@@ -47,39 +48,6 @@ def test_ppo_trains_on_a_gymnasium_env_through_the_adapter():
     algo = PPO(PPOConfig(num_envs=4, num_steps=32, num_minibatches=2), "gym:CartPole-v1")
     history = train(algo, 2, progress=False)
     assert history.status == "finished" and algo.global_step == 256
-
-
-def test_cli_list_and_train(tmp_path, capsys):
-    assert cli.main(["list"]) == 0
-    assert "ppo" in capsys.readouterr().out
-    out = tmp_path / "h.json"
-    code = cli.main(["train", "ppo", "--env", "CartPole-v1", "--seed", "1", "--quiet",
-                     "--set", "num_envs=8", "--set", "num_steps=16", "--iterations", "2",
-                     "--save", str(out)])
-    text = capsys.readouterr().out
-    assert code == 0 and "wall-clock" in text and "solved threshold 475" in text
-    assert len(History.load(out)) == 2
-
-
-def test_cli_trains_a_language_task_algorithm(capsys):
-    code = cli.main(["train", "dr-grpo", "--quiet", "--iterations", "2",
-                     "--set", "generation_batch_size=32"])
-    text = capsys.readouterr().out
-    assert code == 0 and "on addition" in text and "final eval/pass@1" in text
-    assert "completions sampled: 64" in text
-
-
-def test_cli_bad_input_is_a_clear_error(capsys):
-    assert cli.main(["train", "ppo", "--set", "clip_coef=7"]) == 2
-    assert "PPOConfig.clip_coef=7.0 is out of range" in capsys.readouterr().err
-    assert cli.main(["train", "sarsa"]) == 2
-    assert "unknown algorithm 'sarsa'" in capsys.readouterr().err
-    assert cli.main(["train", "ppo", "--env", "Nope-v0"]) == 2
-    assert "unknown environment 'Nope-v0'" in capsys.readouterr().err
-    assert cli.main(["train", "grpo", "--env", "nope"]) == 2
-    assert "no base checkpoint 'nope'" in capsys.readouterr().err
-    assert cli.main(["train", "sac", "--env", "CartPole-v1"]) == 2
-    assert "needs continuous actions" in capsys.readouterr().err
 
 
 PG_AND_DIFFSIM = ["Reinforce", "PPO", "MDPO", "SAC", "MDPOOff", "VanillaPG", "NPGIGT", "HARPG",
