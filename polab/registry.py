@@ -167,7 +167,7 @@ def testbed_envs(testbed: str) -> list[str]:
     if testbed == "inventory":
         return list(INVENTORY_SETTINGS)
     from polab.envs.mo.mo_gym import MO_GYM_PREFIX
-    from polab.envs.mo.multiobjective import MO_ENVS
+    from polab.envs.mo.registry import MO_ENVS
     return [*MO_ENVS, f"{MO_GYM_PREFIX}<id>"]
 
 
