@@ -1,4 +1,4 @@
-"""C-MORL vs linear scalarisation at equal env steps (card 4's claim), 3 seeds.
+"""C-MORL vs linear scalarisation at equal env steps (../shared/cards/04_cmorl.md), 3 seeds.
 
     python benchmarks/cmorl.py                       # concave DST, then the energy runner
     python benchmarks/cmorl.py --env energy-runner --seeds 0 1 2

@@ -1,8 +1,9 @@
-"""Card 3's claim: HDPO (pathwise gradient) vs REINFORCE (score function) on the one-store
-inventory problem, against the exact optimum; and, with ``--network``, gap vs training
-scenarios for the vanilla MLP and the symmetry-aware policy in the one-warehouse network.
+"""The claim of ../shared/cards/03_hdpo.md: HDPO (pathwise gradient) vs REINFORCE (score
+function) on the one-store inventory problem, against the exact optimum; and, with
+``--network``, gap vs training scenarios for the vanilla MLP and the symmetry-aware policy in
+the one-warehouse network.
 
-Claim (card 3): with fixed seeds HDPO reaches ≤ 2% test-cost gap to the exact optimum
+Claim: with fixed seeds HDPO reaches ≤ 2% test-cost gap to the exact optimum
 (backlogged: base-stock; lost sales: DP) while REINFORCE with the same simulated
 scenario-period budget stays clearly worse; in the network, the symmetry-aware policy needs
 fewer training scenarios for a given gap.

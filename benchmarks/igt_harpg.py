@@ -1,7 +1,7 @@
-"""Card 10's claim on the exact LQR: optimality gap after T trajectories, N-HARPG vs N-PG-IGT
-vs vanilla PG, with fixed seeds.
+"""The claim of ../shared/cards/10_pg_igt_harpg.md on the exact LQR: optimality gap after T
+trajectories, N-HARPG vs N-PG-IGT vs vanilla PG, with fixed seeds.
 
-Claim (card 10): the median gap orders as N-HARPG < N-PG-IGT < vanilla PG for T ≥ 5k, and the
+Claim: the median gap orders as N-HARPG < N-PG-IGT < vanilla PG for T ≥ 5k, and the
 log-log slope of gap vs trajectories is steeper for N-HARPG than for vanilla PG. Theory
 (sample complexity ε^-2, ε^-2.5, ε^-3) corresponds to reference slopes -1/2, -2/5, -1/3.
 

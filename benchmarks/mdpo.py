@@ -1,8 +1,8 @@
-"""Card 20's claims for MDPO, with fixed seeds: on-policy MDPO vs PPO on CartPole-v1, the effect
-of the number of inner steps m, the KL between successive policies as t_k anneals, and
-off-policy MDPO vs SAC on Pendulum-v1.
+"""The claims of ../shared/cards/20_mdpo.md for MDPO, with fixed seeds: on-policy MDPO vs PPO on
+CartPole-v1, the effect of the number of inner steps m, the KL between successive policies as
+t_k anneals, and off-policy MDPO vs SAC on Pendulum-v1.
 
-Claims (card 20): on-policy MDPO (m = 5) reaches an average return ≥ 450 on CartPole within
+Claims: on-policy MDPO (m = 5) reaches an average return ≥ 450 on CartPole within
 the same budget as PPO (within ±20% of PPO's steps), while m = 1 is clearly slower; the KL
 between successive policies shrinks as t_k anneals; on Pendulum, MDPO-off's final return is
 within 10% of SAC's.

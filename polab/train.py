@@ -4,7 +4,7 @@ Any algorithm with ``step() -> dict``, ``global_step``, ``state_dict()`` and
 ``load_state_dict()`` can be trained. :class:`TrainingRun` is the loop as a generator: a
 script, a test or papermill consumes it with a plain ``for``; in a live kernel the widget
 layer drives the same generator from an asyncio task so Stop and sliders are heard between
-iterations (JUPYTER.md §2). Around each ``step()`` it adds: wall-clock and sample counters,
+iterations (widgets/runtime.py). Around each ``step()`` it adds: wall-clock and sample counters,
 a tqdm.auto progress bar, callbacks, a stop flag, a divergence guard (a non-finite or
 exploding metric or parameter stops the run with a message and restores the last good
 state), and atomic checkpoints. The result is a :class:`History`.

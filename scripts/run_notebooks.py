@@ -5,7 +5,7 @@
     python scripts/run_notebooks.py -p SEED 1 -p SMOKE True notebooks/01_policy_gradients.ipynb
 
 Each executed notebook is saved as ``build/notebooks/NAME.ipynb`` (the 5 MB widget state
-papermill stores is dropped, JUPYTER.md §1.2) and as ``NAME.html`` whose plotly figures load
+papermill stores is dropped) and as ``NAME.html`` whose plotly figures load
 ``plotly.min.js`` from the same folder, so the report works offline.
 """
 

@@ -1,5 +1,5 @@
 """N-PG-IGT and (N)-HARPG: estimators on hand-computed cases, unbiasedness against the exact
-LQR gradient, and the algorithms' bookkeeping (card 10)."""
+LQR gradient, and the algorithms' bookkeeping (../shared/cards/10_pg_igt_harpg.md)."""
 
 import math
 from dataclasses import replace

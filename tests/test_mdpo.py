@@ -1,5 +1,5 @@
-"""On-policy MDPO (card 20): the loss and the KL schedule on hand-computed cases, the exact KLs,
-the KL direction, and the algorithm's trust-region behaviour."""
+"""On-policy MDPO (../shared/cards/20_mdpo.md): the loss and the KL schedule on hand-computed
+cases, the exact KLs, the KL direction, and the algorithm's trust-region behaviour."""
 
 import math
 

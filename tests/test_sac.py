@@ -1,5 +1,6 @@
-"""SAC and off-policy MDPO (card 20): the squashed-Gaussian log-probability, the critic and actor
-losses on hand-computed cases, the replay buffer, and the algorithms' bookkeeping."""
+"""SAC and off-policy MDPO (../shared/cards/20_mdpo.md): the squashed-Gaussian log-probability,
+the critic and actor losses on hand-computed cases, the replay buffer, and the algorithms'
+bookkeeping."""
 
 import math
 

@@ -1,10 +1,10 @@
 """Live dashboards: ``polab.plots`` figures as plotly ``FigureWidget`` s updated in place.
 
 A :class:`LiveDashboard` wraps one ``FigureWidget`` (one per panel: its first render in the
-browser costs seconds, JUPYTER.md §2.5) built by :func:`polab.plots.dashboard`; ``update``
+browser costs seconds) built by :func:`polab.plots.dashboard`; ``update``
 copies a growing :class:`~polab.train.History` into the traces inside ``batch_update()``.
 ``static`` returns the plain ``go.Figure`` a headless run leaves in its output (a saved
-FigureWidget would hold only its empty first state, JUPYTER.md §1.2).
+FigureWidget would hold only its empty first state).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``Panel(config, build)``: controls generated from a Config, Train / Stop / Reset, progress
 and a live dashboard — the one way every notebook trains an algorithm.
 
-Controls come mechanically from the config's field metadata (STYLE.md §9): ``bool`` →
+Controls come mechanically from the config's field metadata (:func:`polab.config.param`): ``bool`` →
 Checkbox, choices → ToggleButtons (≤ 4) or Dropdown, ``float`` with ``log`` →
 FloatLogSlider, bounded numbers → sliders, unbounded or very wide ints → a number box; the
 tooltip is the field's help. Invalid values or combinations are listed under the controls

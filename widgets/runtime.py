@@ -2,7 +2,7 @@
 
 Live: training runs in an asyncio task so the kernel hears Stop and sliders between
 iterations. Headless: the same generator is consumed by a plain loop (no asyncio: papermill
-runs of async cells stall intermittently, JUPYTER.md §2.4).
+runs of async cells stall intermittently).
 
 ``POLAB_HEADLESS=1`` forces headless and ``POLAB_HEADLESS=0`` forces live. Otherwise a run
 is live when the cell was sent by an interactive frontend: its ``execute_request`` allowed

@@ -1,8 +1,8 @@
 """Advantage estimators as pure functions of tensors.
 
 Time-major rollouts: every tensor is ``(T, N)`` (time, environment copy). ``terminated`` and
-``truncated`` are kept apart (STYLE.md §6): a terminated step has no future, a truncated one
-does, and its value is bootstrapped from ``V(final_obs)``.
+``truncated`` are kept apart (README, "Environments"): a terminated step has no future, a
+truncated one does, and its value is bootstrapped from ``V(final_obs)``.
 
 The second half holds the group-relative estimators of the LLM chapters (one scalar reward per
 completion, grouped by prompt) and the pure parts of SPO's value tracker.
@@ -102,8 +102,9 @@ def group_advantages(rewards: torch.Tensor, num_generations: int | None = None, 
 
     Baseline ``b_i``: the group mean (GRPO, DeepSeekMath §4.1.2), or with
     ``leave_one_out`` the mean of the *other* ``G-1`` rewards,
-    ``b_i = (Σ_j r_j - r_i) / (G-1)`` (RLOO, Ahmadian et al. 2024; LOOP, card 14), which
-    equals ``G/(G-1) (r_i - mean)``: the plain mean shrinks advantages by ``(G-1)/G``.
+    ``b_i = (Σ_j r_j - r_i) / (G-1)`` (RLOO, Ahmadian et al. 2024; LOOP,
+    ../shared/cards/14_loop.md), which equals ``G/(G-1) (r_i - mean)``: the plain mean
+    shrinks advantages by ``(G-1)/G``.
 
     Scale ``s`` with TRL's ``scale_rewards`` (``GRPOTrainer._generate_and_score_completions``):
     ``"group"`` = the group's unbiased std ``+ eps``; ``"batch"`` = the std of all rewards
@@ -153,8 +154,8 @@ def batch_normalized_advantages(rewards: torch.Tensor, eps: float = 1e-8) -> tor
 
 def small_advantage_filter(advantages: torch.Tensor, threshold: float = 0.01,
                            multiple_of: int = 1) -> torch.Tensor:
-    """LOOP's filter (card 14; ``_filter_rollouts`` in ml-loop's ``train.py``): a boolean
-    keep-mask over rollouts that drops those with ``|A| < threshold``.
+    """LOOP's filter (Chen et al. 2025; ``_filter_rollouts`` in ml-loop's ``train.py``): a
+    boolean keep-mask over rollouts that drops those with ``|A| < threshold``.
 
     As in the authors' code, the kept set is the ``n_keep`` largest ``|A|``, with ``n_keep``
     the number at or above the threshold rounded *up* to a multiple of ``multiple_of`` (their
@@ -171,7 +172,7 @@ def small_advantage_filter(advantages: torch.Tensor, threshold: float = 0.01,
     return keep.view_as(advantages)
 
 
-# --- SPO: a persistent per-prompt Beta value tracker (card 37) ------------------------------
+# --- SPO: a persistent per-prompt Beta value tracker (Xu & Ding 2025) ----------------------------
 #
 # Xu & Ding 2025, "Single-stream Policy Optimization", arXiv 2509.13232; constants from the
 # authors' verl recipe (``spo/spo_ray_trainer.py``). The stateful tracker that holds α, β

@@ -5,7 +5,8 @@ transitions at once (no Python loop over them), ``sample`` draws a uniform minib
 seeded generator. ``add_rollout`` stores a time-major :class:`~polab.core.rollout.Rollout`:
 the next observation of every step is ``final_obs`` (the true last observation where an
 episode ended, the next observation otherwise, polab.envs.base), and only ``terminated``
-stops the bootstrap — a time-limit truncation is not a death (STYLE.md §6).
+stops the bootstrap — a time-limit truncation is not a death
+(README, "Environments").
 
 Taught in notebooks/02_variance_and_trust_regions.ipynb.
 """

@@ -1,7 +1,7 @@
 """A batched linear-quadratic regulator with a linear Gaussian policy, solved exactly.
 
-The testbed of card 10 (Fatkhullin et al., ICML 2023): dynamics ``s' = A s + B a``, reward
-``r = -(sᵀQs + aᵀRa)``, initial state ``s_0 ~ N(0, Σ_0)`` and the policy
+The testbed of ../shared/cards/10_pg_igt_harpg.md (Fatkhullin et al., ICML 2023): dynamics
+``s' = A s + B a``, reward ``r = -(sᵀQs + aᵀRa)``, initial state ``s_0 ~ N(0, Σ_0)`` and the policy
 ``a = K s + σ ε`` with ``ε ~ N(0, I)``. The objective of the gain ``K`` is the discounted
 return over the horizon ``H`` that the trajectories are sampled from,
 
@@ -17,7 +17,7 @@ so every quantity the estimators try to learn is known exactly:
   equation with ``√γ A, √γ B``), the ``H → ∞`` limit of the optimum below;
 * :meth:`LQR.optimal_gain` — the best *stationary* gain for the finite horizon ``H``
   (Newton's method on the exact ``J``, started at the Riccati gain). The optimality gap
-  ``J(K*) - J(K)`` of card 10 is measured against this gain, because it is the optimum of
+  ``J(K*) - J(K)`` of the card is measured against this gain, because it is the optimum of
   the very objective the sampled trajectories estimate: with ``γ = 0.99`` and ``H = 50``
   (``γ^H ≈ 0.6``) the infinite-horizon Riccati cost would leave an estimator-independent
   bias floor in the gap.
@@ -80,7 +80,7 @@ class LQR:
     def double_integrator(cls, gamma: float = 0.99, horizon: int = 50, policy_std: float = 0.5,
                           dt: float = 0.2, device: str | torch.device = "cpu",
                           dtype: torch.dtype = torch.float64) -> LQR:
-        """Card 10's miniature: state (position, velocity), one force, ``Q = I``, ``R = I``,
+        """The card's miniature: state (position, velocity), one force, ``Q = I``, ``R = I``,
         ``s_0 ~ N(0, I)``. The initial gain ``K_0 = [-0.2, -0.5]`` is stabilising (spectral
         radius of ``A + BK_0`` ≈ 0.95) and far from the optimum ``≈ [-0.79, -1.57]``."""
         t = dict(device=device, dtype=dtype)

@@ -3,7 +3,7 @@
 Each step draws a fresh batch of problems, builds ``<bos> prompt answer <eos>`` sequences
 (right-padded: causal attention keeps padding invisible to real tokens) and minimises the
 cross-entropy of the *completion* tokens only — the answer and its ``<eos>``, so the model
-learns to stop (LM_FEASIBILITY.md "EOS handling"). AdamW with gradient clipping.
+learns to stop (without the ``<eos>`` target it never ends an answer). AdamW with gradient clipping.
 
 ``SFT`` follows polab's algorithm protocol (``step()``, ``global_step``, ``state_dict()``),
 so ``polab.train.train`` drives it with a progress bar. Taught in
@@ -28,7 +28,7 @@ from polab.lm.tokenizer import CharTokenizer
 
 @dataclass(frozen=True)
 class SFTConfig(Config):
-    """Hyperparameters of :class:`SFT` (defaults: the recipe of LM_FEASIBILITY.md)."""
+    """Hyperparameters of :class:`SFT` (defaults: the recipe in :mod:`polab.lm.pretrain`)."""
 
     seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
     batch_size: int = param(256, help="sequences per gradient step", low=1, high=65536)

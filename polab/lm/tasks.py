@@ -1,7 +1,7 @@
 """Tasks with verifiable rewards, generated in-kit from a seed.
 
 * :class:`AdditionTask` — ``123+456=`` → ``579<eos>``: multi-digit addition, answer digits
-  in normal order (the reversed order makes the task far too easy: LM_FEASIBILITY.md). With
+  in normal order (the reversed order makes the task far too easy for a teaching testbed). With
   ``scratchpad=True`` the completion first works column by column, least significant first,
   ``<scratch>3+6=9;2+5=7;1+4=5</scratch>579<eos>``; its length grows with the number of
   digits (drawn per operand between ``min_digits`` and ``digits``) and with the carries.

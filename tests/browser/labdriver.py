@@ -15,7 +15,7 @@ the kernel, and reports *problems* (plain sentences; an empty list means healthy
   the live figure gain points, presses Stop and sees training stop within
   :data:`STOP_GRACE` seconds plus two iterations, and nothing change afterwards.
 
-What made this reliable (JUPYTER.md §4): ``autoStartDefaultKernel`` (else a "Select Kernel"
+What made this reliable (found by trial): ``autoStartDefaultKernel`` (else a "Select Kernel"
 dialog blocks Run all), a fresh workspace URL with ``?reset``, the status bar's "Idle",
 the command ``runmenu:run-all``. ``windowingMode: none`` keeps every cell in the DOM, and
 ``expose_app_in_browser`` lets the checks read the notebook model (output types) instead of
@@ -348,7 +348,7 @@ class LabNotebook:
 
     def wait_idle(self, timeout: float) -> None:
         """The status bar reads "… | Idle" (the toolbar indicator is idle before the kernel
-        even connects, JUPYTER.md §4)."""
+        even connects)."""
         self.page.wait_for_function("() => /\\|\\s*Idle/.test(document.body.innerText)",
                                     timeout=timeout * 1000)
 
@@ -379,7 +379,7 @@ class LabNotebook:
 
     def wait_for_panels(self, timeout: float) -> None:
         """Wait until no panel trains any more, every trained panel shows its live figure
-        (a FigureWidget's first render takes seconds, JUPYTER.md §2.5) and the figures'
+        (a FigureWidget's first render takes seconds) and the figures'
         point counts are the same twice in a row, one second apart."""
         deadline = time.monotonic() + timeout
         previous = None
