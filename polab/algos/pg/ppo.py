@@ -28,6 +28,7 @@ import torch
 from polab.config import param
 from polab.core.advantages import gae, normalize
 from polab.core.algorithm import Algorithm
+from polab.core.losses import clipped_surrogate
 from polab.core.networks import ActorCritic
 from polab.core.rollout import EpisodeTracker, Rollout, RolloutConfig, batched_env, collect
 from polab.envs.base import BatchedEnv
@@ -100,8 +101,7 @@ def ppo_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.T
     """
     log_ratio = new_logp - old_logp
     ratio = log_ratio.exp()
-    loss_policy = torch.max(-advantages * ratio,
-                            -advantages * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    loss_policy = -clipped_surrogate(ratio, advantages, clip_coef)
     loss_value = value_loss(new_values, old_values, returns, clip_coef if clip_vloss else None)
     loss_entropy = entropy.mean()
     with torch.no_grad():
