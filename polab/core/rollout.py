@@ -126,14 +126,17 @@ def collect(env: BatchedEnv, agent: ActorCritic, obs: torch.Tensor, num_steps: i
             generator: torch.Generator | None, until_all_done: bool = False
             ) -> tuple[Rollout, torch.Tensor]:
     """Step ``env`` with ``agent`` for ``num_steps`` steps (or until every copy has ended an
-    episode, if ``until_all_done``); return the rollout and the observation to continue from."""
+    episode, if ``until_all_done``); return the rollout and the observation to continue from.
+    ``agent`` is anything with ``discrete`` and ``act(obs, generator) -> (actions, logp)``;
+    rewards keep the env's shape (``(N,)``, or ``(N, K)`` for a multi-objective env)."""
     n = env.num_envs
     act_shape = () if agent.discrete else (env.action_dim,)
     obs_buf = torch.empty((num_steps, n, env.obs_dim), device=obs.device, dtype=obs.dtype)
     final_buf = torch.empty_like(obs_buf)
     act_buf = torch.empty((num_steps, n, *act_shape), device=obs.device,
                           dtype=torch.long if agent.discrete else obs.dtype)
-    logp_buf, rew_buf = (torch.empty((num_steps, n), device=obs.device) for _ in range(2))
+    logp_buf = torch.empty((num_steps, n), device=obs.device)
+    rew_buf: torch.Tensor | None = None  # (T, N) or, for vector rewards, (T, N, K)
     term_buf, trunc_buf = (torch.empty((num_steps, n), device=obs.device, dtype=torch.bool)
                            for _ in range(2))
     ended = torch.zeros(n, device=obs.device, dtype=torch.bool)
@@ -142,6 +145,8 @@ def collect(env: BatchedEnv, agent: ActorCritic, obs: torch.Tensor, num_steps: i
         obs_buf[t] = obs
         action, logp = agent.act(obs, generator)
         obs, reward, terminated, truncated, info = env.step(action)
+        if rew_buf is None:
+            rew_buf = torch.empty((num_steps, *reward.shape), device=obs.device)
         act_buf[t], logp_buf[t], rew_buf[t] = action, logp, reward
         term_buf[t], trunc_buf[t], final_buf[t] = terminated, truncated, info["final_obs"]
         if until_all_done:
@@ -150,6 +155,8 @@ def collect(env: BatchedEnv, agent: ActorCritic, obs: torch.Tensor, num_steps: i
                 steps = t + 1
                 break
     s = slice(0, steps)
+    if rew_buf is None:
+        raise ValueError(f"collect needs num_steps >= 1, got {num_steps}")
     rollout = Rollout(obs_buf[s], act_buf[s], logp_buf[s], rew_buf[s], term_buf[s],
                       trunc_buf[s], final_buf[s])
     return rollout, obs

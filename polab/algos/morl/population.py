@@ -8,6 +8,7 @@ member, deterministic evaluation, and the evaluated population with its Pareto f
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from polab.algos.morl.networks import StackedActorCritic, clip_grad_norm_per_mem
 from polab.core.advantages import gae
 from polab.core.algorithm import Algorithm
 from polab.core.losses import clipped_surrogate
+from polab.core.rollout import collect
 from polab.envs.mo.base import MOBatchedEnv
 from polab.envs.mo.metrics import (
     cardinality,
@@ -44,6 +46,19 @@ class StoredPolicy:
     round: int  # extension round (0 for stage 1 and the baseline)
     label: str
     weights: dict[str, torch.Tensor] = field(repr=False)
+
+
+class _FlatPolicy:
+    """The stacked members seen as one policy over ``P·E`` env copies, for ``collect``:
+    copies ``[i·E, (i+1)·E)`` belong to member ``i``."""
+
+    def __init__(self, net: StackedActorCritic, num_envs: int):
+        self.net, self.num_envs, self.discrete = net, num_envs, net.discrete
+
+    def act(self, obs: torch.Tensor, generator: torch.Generator | None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        actions, logp = self.net.act(obs.view(self.net.members, self.num_envs, -1), generator)
+        return actions.reshape(-1, *actions.shape[2:]), logp.reshape(-1)
 
 
 class Population(Algorithm):
@@ -111,45 +126,31 @@ class Population(Algorithm):
         return x.reshape(t, p, n // p, *x.shape[2:]).transpose(0, 1).reshape(p, -1, *x.shape[2:])
 
     def _rollout(self) -> dict[str, torch.Tensor]:
-        c, net, env = self.config, self.net, self.env
-        p, e, t_len = net.members, c.num_envs, c.num_steps
-        obs_buf, final_buf, act_buf, logp_buf, rew_buf, term_buf, trunc_buf = ([] for _ in
-                                                                                range(7))
+        """One ``(T, P·E)`` rollout of every member on its own env copies (the shared
+        :func:`~polab.core.rollout.collect`), then each member's mean return and length over
+        the episodes that ended in it."""
+        c, p = self.config, self.net.members
+        rollout, self.obs = collect(self.env, _FlatPolicy(self.net, c.num_envs), self.obs,
+                                    c.num_steps, self.generator)
         ended_ret = torch.zeros((p, self.k), device=self.device)
         ended_len = torch.zeros(p, device=self.device)
         ended = torch.zeros(p, device=self.device)
-        obs = self.obs
-        for _ in range(t_len):  # over time steps; all policies and copies at once
-            actions, logp = net.act(obs.view(p, e, -1), self.generator)
-            flat_actions = actions.reshape(p * e, *actions.shape[2:])
-            nxt, reward, terminated, truncated, info = env.step(flat_actions)
-            obs_buf.append(obs)
-            act_buf.append(flat_actions)
-            logp_buf.append(logp.reshape(-1))
-            rew_buf.append(reward)
-            term_buf.append(terminated)
-            trunc_buf.append(truncated)
-            final_buf.append(info["final_obs"])
-            done = (terminated | truncated).float()
-            self.running += reward
+        for t in range(rollout.rewards.shape[0]):  # over time steps; all members at once
+            done = rollout.dones[t].float()
+            self.running += rollout.rewards[t]
             self.running_len += 1
-            ended_ret += (self.running * done[:, None]).view(p, e, -1).sum(1)
-            ended_len += (self.running_len * done).view(p, e).sum(1)
-            ended += done.view(p, e).sum(1)
+            ended_ret += (self.running * done[:, None]).view(p, c.num_envs, -1).sum(1)
+            ended_len += (self.running_len * done).view(p, c.num_envs).sum(1)
+            ended += done.view(p, c.num_envs).sum(1)
             self.running *= 1 - done[:, None]
             self.running_len *= 1 - done
-            obs = nxt
-        self.obs = obs
         finished = ended > 0
         self.member_returns = torch.where(finished[:, None],
                                           ended_ret / ended.clamp_min(1)[:, None],
                                           self.member_returns)
         self.member_lengths = torch.where(finished, ended_len / ended.clamp_min(1),
                                           self.member_lengths)
-        return {"obs": torch.stack(obs_buf), "actions": torch.stack(act_buf),
-                "logp": torch.stack(logp_buf), "rewards": torch.stack(rew_buf),
-                "terminated": torch.stack(term_buf), "truncated": torch.stack(trunc_buf),
-                "final_obs": torch.stack(final_buf)}
+        return {f.name: getattr(rollout, f.name) for f in dataclasses.fields(rollout)}
 
     @torch.no_grad()
     def _advantages(self, ro: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
