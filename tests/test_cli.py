@@ -19,9 +19,17 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "POLAB_SMOKE": "1"}
 PPO_SMALL = ["--set", "num_envs=4", "--set", "num_steps=16", "--set", "num_minibatches=2"]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """A command started in the background of a non-interactive shell (as CI may start the
+    suite) inherits an ignored SIGINT, and Python then never raises KeyboardInterrupt; a
+    user's terminal delivers it. The child gets the terminal's default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def polab(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "polab.cli", *args], cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_in_a_terminal, **kw)
 
 
 def smoke_sets(name: str) -> list[str]:
