@@ -204,10 +204,18 @@ def test_a_broken_pipe_during_training_keeps_the_history(tmp_path, monkeypatch, 
     assert History.load(save).status == "interrupted"
 
 
-def test_a_missing_save_directory_is_created(tmp_path, capsys):
+def test_a_missing_save_directory_is_created_before_training(tmp_path, monkeypatch, capsys):
     save = tmp_path / "new" / "sub" / "h.json"
+    cls = registry.get("harpg").cls
+    step, seen = cls.step, []
+
+    def step_checking_the_directory(self):
+        seen.append(save.parent.is_dir())
+        return step(self)
+    monkeypatch.setattr(cls, "step", step_checking_the_directory)
     assert cli.main(["train", "harpg", "--quiet", "--iterations", "2", *smoke_sets("harpg"),
                      "--save", str(save)]) == 0
+    assert seen == [True, True]  # there before the first step, not only at the save
     assert len(History.load(save)) == 2
 
 
