@@ -114,9 +114,11 @@ def dashboard(history: History | None = None, charts: Sequence[Chart] = RL_CHART
                          row=row, col=col)
         if chart.log_y:
             fig.update_yaxes(type="log", row=row, col=col)
-    fig.update_layout(height=300 * rows, margin={"l": 50, "r": 20, "t": 60, "b": 40},
+    # the legend sits at the figure's foot, below the x-axis titles, whatever the row count
+    fig.update_layout(height=300 * rows + 40, margin={"l": 50, "r": 20, "t": 60, "b": 80},
                       title=title, template="plotly_white",
-                      legend={"orientation": "h", "y": -0.12})
+                      legend={"orientation": "h", "yref": "container", "y": 0,
+                              "yanchor": "bottom"})
     return fig
 
 
