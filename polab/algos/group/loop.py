@@ -30,13 +30,31 @@ What this version keeps and changes:
 3. The minibatch count, not its size (32 rollouts), is fixed: the filter changes how many
    rollouts remain. The authors' "abort if KL > 20" guard is not implemented.
 
+Ablations (the card's list and ml-loop's switches; ``LOOP_ABLATIONS`` names one arm each):
+
+* **baseline** — ``"leave_one_out"`` (LOOP), ``"group_mean"`` (ml-loop's ``leave_none_out``)
+  or ``"none"``: ``A = R``, REINFORCE on the raw return (not in ml-loop; the card's "no
+  baseline", against which the LOO baseline should lower gradient variance);
+* **ppo_clip** — ``False`` is ml-loop's ``do_ppo_clipping: false``: REINFORCE with the LOO
+  baseline, ``loss = -A · mean_t log π_θ(y_t)``, no importance ratio at all (the card's "without
+  clipping = RLOO"). It equals the unclipped surrogate ``-w A`` only while θ = θ_old; ml-loop
+  then ignores ``loss_type``, so polab asks for ``importance_sampling_level="token"``;
+* **ratio level** — ``importance_sampling_level="trajectory"`` (ml-loop ``pg_per_trajectory``:
+  one ratio per rollout, ``-min(W A, clip(W) A)`` with no mean over tokens);
+* **normalisation** — ``loss_type="grpo"`` is LOOP's per-trajectory normalisation (mean over
+  each rollout's tokens, then over the rollouts, as ml-loop's ``loss.mean()`` per rollout);
+  ``loss_type="bnpo"`` normalises per token (one mean over the minibatch's tokens);
+* ``scale_rewards="group"`` is ml-loop's ``adv_normalization: true`` (see
+  ``polab.core.advantages.group_advantages`` for the std convention); ``abs_adv_threshold=0``
+  switches the filter off.
+
 Taught in notebooks/03_grpo_family.ipynb.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import torch
 
@@ -54,8 +72,9 @@ _EPS_LOW, _EPS_HIGH = loop_clip_epsilons(LOOP_EPSILON)
 class LOOPConfig(GRPOConfig):
     """GRPO's fields with LOOP's defaults, plus the small-advantage threshold."""
 
-    baseline: Literal["group_mean", "leave_one_out"] = param(
-        "leave_one_out", help="subtract the mean of the other G-1 (LOOP) or the group mean",
+    baseline: Literal["group_mean", "leave_one_out", "none"] = param(
+        "leave_one_out", help="subtract the mean of the other G-1 (LOOP), the group mean "
+        "(ml-loop's leave_none_out) or nothing (REINFORCE: A = R)",
         paper="Chen et al. 2025 (LOOP) §3")
     scale_rewards: Literal["group", "batch", "none"] = param(
         "none", help="LOOP does not normalise advantages (adv_normalization: false)")
@@ -75,12 +94,29 @@ class LOOPConfig(GRPOConfig):
                                  "kept whole: the shared-prompt forward is off")
     abs_adv_threshold: float = param(0.01, help="drop rollouts with |A| below this",
                                      low=0.0, high=0.5, paper="Chen et al. 2025 (LOOP) §3")
+    ppo_clip: bool = param(True, help="clipped PPO ratio; off = REINFORCE with no ratio "
+                           "(ml-loop's do_ppo_clipping: false, i.e. RLOO)",
+                           paper="Chen et al. 2025 (LOOP) §3")
 
     def rules(self) -> list[tuple[bool, str]]:
         return super().rules() + [
             (not self.prefix_grouper, "LOOP filters single rollouts: prefix_grouper needs "
              "whole groups"),
+            (self.baseline != "none" or self.scale_rewards == "none",
+             "baseline='none' trains on the raw rewards: scale_rewards must be 'none'"),
+            (self.ppo_clip or self.importance_sampling_level == "token",
+             "ppo_clip=False has no importance ratio: importance_sampling_level='token'"),
         ]
+
+
+LOOP_ABLATIONS: dict[str, dict[str, Any]] = {
+    "LOOP": {},
+    "no baseline": {"baseline": "none"},
+    "no clipping (RLOO)": {"ppo_clip": False},
+    "per-trajectory ratio": {"importance_sampling_level": "trajectory"},
+    "per-token normalisation": {"loss_type": "bnpo"},
+}
+"""The card's ablations, each one change to :class:`LOOPConfig` (``config.replace(**v)``)."""
 
 
 class LOOP(GRPO):
@@ -88,5 +124,28 @@ class LOOP(GRPO):
 
     config: LOOPConfig
 
+    def compute_advantages(self, batch: GroupBatch) -> torch.Tensor:
+        """GRPO's group advantages, or the raw rewards with ``baseline="none"``."""
+        if self.config.baseline == "none":
+            return batch.rewards.clone()
+        return super().compute_advantages(batch)
+
     def select_rows(self, batch: GroupBatch) -> torch.Tensor:
         return small_advantage_filter(batch.advantages, self.config.abs_adv_threshold)
+
+    def loss(self, batch: GroupBatch) -> dict[str, torch.Tensor]:
+        """GRPO's loss; with ``ppo_clip=False`` the ratio's "old" log-probs are the current
+        ones, detached, so ``w = 1`` and the gradient is REINFORCE's ``-A ∇ log π`` (one extra
+        forward without gradient); ``approx_kl`` and ``logprob_mismatch`` still compare the
+        current policy with the sampler."""
+        if self.config.ppo_clip:
+            return super().loss(batch)
+        with torch.no_grad():
+            current = self.score(batch.samples)[0].detach()
+        terms = super().loss(replace(batch, samples=replace(batch.samples, logprobs=current)))
+        m = batch.mask.bool()
+        log_ratio = torch.where(m, current - batch.samples.logprobs, 0.0)
+        active = m.sum().clamp(min=1)
+        terms["approx_kl"] = (torch.expm1(log_ratio) - log_ratio).sum() / active
+        terms["logprob_mismatch"] = log_ratio.abs().sum() / active
+        return terms
