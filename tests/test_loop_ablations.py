@@ -10,7 +10,13 @@ import torch
 from test_grpo import params
 
 from polab.algos.group.grpo import GroupBatch
-from polab.algos.group.loop import LOOP, LOOP_ABLATIONS, LOOPConfig
+from polab.algos.group.loop import (
+    LOOP,
+    LOOP_ABLATIONS,
+    LOOPConfig,
+    ablation_verdicts,
+    pass_at_1_noise,
+)
 from polab.lm.generate import Samples, completion_logprobs
 from polab.train import train
 
@@ -156,3 +162,19 @@ def test_every_ablation_changes_one_field_and_trains():
         assert len(changes) <= 1, name
         if changes:
             assert train(LOOP(config, "addition"), 1, progress=False).status == "finished", name
+
+
+def test_verdicts_by_hand():
+    # one seed: 2 · sqrt(0.24 / 512) · sqrt(2) = 0.0613
+    assert pass_at_1_noise(1) == pytest.approx(2 * (0.24 / 512) ** 0.5 * 2 ** 0.5)
+    s = {"LOOP": {"pass@1": 0.40, "clipped": 0.05},
+         "no baseline": {"pass@1": 0.41, "clipped": 0.05},
+         "no clipping (RLOO)": {"pass@1": 0.30, "clipped": 0.0},
+         "per-trajectory ratio": {"pass@1": 0.50, "clipped": 0.20},
+         "per-token normalisation": {"pass@1": 0.39, "clipped": 0.05}}
+    lines = ablation_verdicts(s, 1)
+    assert lines[0].endswith("not reproduced (LOOP is behind)")
+    assert "(4.0x) -> reproduced" in lines[1]
+    assert lines[2].endswith("-> reproduced")
+    assert "not shown (within noise" in lines[3]
+    assert lines[4].endswith("agree")

@@ -119,6 +119,43 @@ LOOP_ABLATIONS: dict[str, dict[str, Any]] = {
 """The card's ablations, each one change to :class:`LOOPConfig` (``config.replace(**v)``)."""
 
 
+def pass_at_1_noise(num_seeds: int, p: float = 0.4, problems: int = 512) -> float:
+    """Two standard errors of a difference of two arms' pass@1, each a median (≈ mean) of
+    ``num_seeds`` runs scored on ``problems`` held-out problems (binomial; seed-to-seed
+    training noise comes on top): about 4.3 points for one seed, 3.5 for three."""
+    return 2 * (p * (1 - p) / problems) ** 0.5 * (2 / num_seeds) ** 0.5
+
+
+def ablation_verdicts(s: dict[str, dict[str, float]], num_seeds: int) -> list[str]:
+    """The card's expectations next to what was measured, one line each. ``s`` maps each arm
+    of ``LOOP_ABLATIONS`` to its median final held-out ``"pass@1"`` over ``num_seeds`` seeds
+    and its mean clipped share ``"clipped"``."""
+    loop, tol = s["LOOP"]["pass@1"], pass_at_1_noise(num_seeds)
+
+    def beats(other: str) -> str:
+        d = loop - s[other]["pass@1"]
+        return ("reproduced" if d > tol else
+                "not reproduced (LOOP is behind)" if d < -tol else
+                f"not shown (within noise, ±{tol:.3f})")
+
+    traj = s["per-trajectory ratio"]
+    clip_ratio = traj["clipped"] / max(s["LOOP"]["clipped"], 1e-12)
+    return [
+        f"per-token ratio beats per-trajectory: LOOP {loop:.3f} vs {traj['pass@1']:.3f} -> "
+        f"{beats('per-trajectory ratio')}",
+        f"per-trajectory ratio clipped far more often: {traj['clipped']:.3f} vs "
+        f"{s['LOOP']['clipped']:.3f} ({clip_ratio:.1f}x) -> "
+        f"{'reproduced' if clip_ratio > 2 else 'not reproduced'}",
+        f"clipping (PPO epochs) beats RLOO: LOOP {loop:.3f} vs "
+        f"{s['no clipping (RLOO)']['pass@1']:.3f} -> {beats('no clipping (RLOO)')}",
+        f"a baseline beats none: LOOP {loop:.3f} vs {s['no baseline']['pass@1']:.3f} -> "
+        f"{beats('no baseline')}",
+        f"normalisation per token = per trajectory here (equal lengths): LOOP {loop:.3f} vs "
+        f"{s['per-token normalisation']['pass@1']:.3f} -> "
+        f"{'agree' if abs(loop - s['per-token normalisation']['pass@1']) <= tol else 'differ'}",
+    ]
+
+
 class LOOP(GRPO):
     """GRPO's trainer with LOOP's defaults and its small-|A| rollout filter."""
 

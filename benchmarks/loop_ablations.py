@@ -1,0 +1,78 @@
+"""LOOP's ablations on the tiny-LM addition task (../shared/cards/14_loop.md), equal samples.
+
+    python benchmarks/loop_ablations.py            # seeds 0 1 2, 12 iterations: notebook 03's cell
+    python benchmarks/loop_ablations.py --seeds 0 1 2 3 4 --iterations 30
+
+Every arm of ``polab.algos.group.loop.LOOP_ABLATIONS`` (LOOP, no baseline, no clipping =
+RLOO, per-trajectory ratio, per-token normalisation) trains from the shipped base with the
+same seeds for the same number of iterations (512 completions each), so every arm samples the
+same number of completions. Printed per seed and arm: held-out greedy pass@1 at the end, the
+mean share of clipped tokens (or rollouts, with a per-trajectory ratio) and of kept rollouts;
+then, per card expectation, what was measured and a verdict:
+
+* Chen et al. 2025 (LOOP) and the card: per-token ratios beat per-trajectory ones, and the
+  per-trajectory ratio is clipped far more often;
+* the card: without clipping (RLOO) LOOP's several epochs per batch buy less;
+* the card: the leave-one-out baseline lowers variance against no baseline, so LOOP should
+  not learn slower than "no baseline";
+* per-token vs per-trajectory normalisation: on this task every answer has almost the same
+  length, so the two should agree (a sanity check, not a claim of the paper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from polab.algos.group.loop import LOOP, LOOP_ABLATIONS, LOOPConfig, ablation_verdicts
+from polab.train import History, train
+
+
+def run_arms(seeds: list[int], iterations: int, eval_every: int,
+             arms: dict[str, dict] | None = None, **common) -> dict[str, list[History]]:
+    """``{arm: [history per seed]}``; every run evaluates after its first and last update."""
+    out: dict[str, list[History]] = {}
+    for name, changes in (arms or LOOP_ABLATIONS).items():
+        out[name] = []
+        for seed in seeds:
+            config = LOOPConfig(seed=seed, num_iterations=iterations, eval_every=eval_every,
+                                **common).replace(**changes)
+            out[name].append(train(LOOP(config, "addition"), iterations, progress=False,
+                                   desc=f"{name} seed {seed}"))
+    return out
+
+
+def summary(runs: dict[str, list[History]]) -> dict[str, dict[str, float]]:
+    """Per arm: median final pass@1 over seeds, and mean clipped and kept shares."""
+    return {name: {
+        "pass@1": statistics.median(h.last("eval/pass@1") for h in hs),
+        "clipped": float(np.mean([np.nanmean(h.column("clip_ratio/region_mean")) for h in hs])),
+        "kept": float(np.mean([np.mean(h.column("frac_rows_kept")) for h in hs])),
+    } for name, hs in runs.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--iterations", type=int, default=12)
+    ap.add_argument("--eval-every", type=int, default=4)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    runs = run_arms(args.seeds, args.iterations, args.eval_every)
+    for name, hs in runs.items():
+        for seed, h in zip(args.seeds, hs, strict=True):
+            print(f"{name:24s} seed {seed}: pass@1 {h.last('eval/pass@1'):.3f}  clipped "
+                  f"{np.nanmean(h.column('clip_ratio/region_mean')):.3f}  kept "
+                  f"{np.mean(h.column('frac_rows_kept')):.2f}  samples "
+                  f"{int(h.last('global_step'))}  train {h.last('time/train_s'):.0f}s")
+    print("\n".join(ablation_verdicts(summary(runs), len(args.seeds))))
+    print(f"total {time.perf_counter() - start:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
