@@ -58,8 +58,7 @@ def overlong_penalty(lengths: torch.Tensor, max_length: int, buffer_len: int,
         raise ValueError(f"need 0 < buffer_len <= max_length, got buffer_len={buffer_len}, "
                          f"max_length={max_length}")
     expected = max_length - buffer_len
-    excess = (lengths.float() - expected).clamp(min=0.0, max=float(buffer_len))
-    return -factor * excess / buffer_len
+    return (expected - lengths.float()).clamp(min=-float(buffer_len), max=0.0) * factor / buffer_len
 
 
 def scaled_overlong_buffer(expected_len: int) -> int:
