@@ -237,7 +237,8 @@ _lm("grpo", "grpo", "GRPO", "GRPO, group-normalised advantages",
     "Shao et al. 2024, DeepSeekMath", preset="GRPO")
 _lm("dr-grpo", "grpo", "GRPO", "Dr.GRPO, GRPO without length and std normalisation",
     "Liu et al. 2025, Understanding R1-Zero-Like Training", preset="Dr.GRPO")
-_lm("dapo", "grpo", "GRPO", "DAPO, clip-higher and token-level loss",
+_lm("dapo", "grpo", "GRPO",
+    "DAPO, clip-higher, dynamic sampling, token-level loss, overlong punishment",
     "Yu et al. 2025, DAPO", preset="DAPO")
 _lm("gspo", "grpo", "GRPO", "GSPO, one ratio per sequence",
     "Zheng et al. 2025, Group Sequence Policy Optimization", preset="GSPO")

@@ -36,7 +36,8 @@ def test_every_preset_trains_and_changes_the_model(preset):
     assert history.status == "finished", history.message
     assert all(math.isfinite(v) for r in history.records for v in r.values())
     assert not torch.equal(before, params(algo))
-    assert algo.global_step == 128 and history.last("global_step") == 128
+    rounds = sum(history.column("dynamic_sampling/rounds")) if preset == "DAPO" else 2
+    assert algo.global_step == 64 * rounds == history.last("global_step")
     assert (algo.ref_model is not None) == (PRESETS[preset].as_dict()["beta"] > 0)
     if algo.ref_model is not None:
         assert history.last("kl") > 0
@@ -117,7 +118,8 @@ def test_generation_stops_at_the_task_limit_and_dr_grpo_uses_it():
 
 
 def test_dapo_masks_truncated_completions():
-    algo = GRPO(PRESETS["DAPO"].apply(SMALL.replace(max_completion_length=3)), "addition")
+    config = PRESETS["DAPO"].apply(SMALL.replace(max_completion_length=3))
+    algo = GRPO(config.replace(dynamic_sampling=False), "addition")  # every group is all wrong
     algo.step()
     b = algo.last_batch
     assert (~b.samples.ended).any()  # 3 tokens cannot hold a 3-digit sum and <eos>
@@ -196,6 +198,17 @@ def test_group_view_figure_marks_degenerate_groups():
     assert fig.layout.xaxis3.title.text == "completions sampled"
 
 
+def test_group_view_figure_shows_the_overlong_penalty():
+    rewards = np.array([[1.0, -0.5], [0.0, 1.0]])
+    pen = np.array([[0.0, -0.5], [0.0, 0.0]])
+    fig = plots.group_view_figure(rewards, rewards - rewards.mean(1, keepdims=True),
+                                  penalties=pen)
+    assert [list(r) for r in fig.data[0].text] == [["1", "-0.5*"], ["0", "1"]]
+    assert np.asarray(fig.data[0].customdata).tolist() == pen.tolist()
+    assert "overlong penalty" in fig.data[0].hovertemplate and fig.data[0].zmin == -0.5
+    assert "overlong" not in plots.group_view_figure(rewards, rewards).data[0].hovertemplate
+
+
 def test_token_html_colours_by_sign_and_escapes():
     text = plots.token_html(["1+1="], [["2", "<eos>"]], [[0.5, -1.0]], ["reward 1"])
     assert "&lt;eos&gt;" in text and "rgba(178,24,43,0.85)" in text  # -1 = full red
@@ -219,3 +232,8 @@ def test_group_view_follows_a_trainer():
     assert parts["values"][0] == pytest.approx(s.entropies[0, :s.lengths[0]].tolist())
     view.value.value = "entropy"
     assert "entropy" in view.tokens.value
+    algo.last_batch.overlong_penalty = torch.zeros(64)
+    algo.last_batch.overlong_penalty[1] = -0.5
+    assert "overlong penalty" in view.static_figure().data[0].hovertemplate
+    notes = batch_tokens(algo.last_batch, algo.tokenizer, np.arange(3))["notes"]
+    assert "overlong penalty -0.5" in notes[1] and "overlong" not in notes[0]

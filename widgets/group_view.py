@@ -3,7 +3,8 @@
 :class:`GroupView` shows the last batch of a trainer built on ``polab.algos.group.grpo.GRPO``:
 
 * the **group view** — each prompt's G rewards and advantages as heatmaps, degenerate groups
-  (all rewards equal, so all advantages 0) marked ``⊘``, and ``frac_reward_zero_std`` over the
+  (all rewards equal, so all advantages 0) marked ``⊘``, DAPO's overlong penalty per
+  completion on hover (punished rewards marked ``*``), and ``frac_reward_zero_std`` over the
   run (``polab.plots.group_view_figure``);
 * the **token view** — a few sampled completions as text, each token coloured by its
   advantage or by the entropy of the distribution it was drawn from
@@ -49,10 +50,14 @@ def batch_tokens(batch: GroupBatch, tokenizer: CharTokenizer, rows: np.ndarray,
         adv = batch.advantages[rows].cpu().numpy()
         vals = np.repeat(adv[:, None], ids.shape[1], 1) if adv.ndim == 1 else adv
     rewards = batch.rewards[rows].cpu().numpy()
+    pen = (np.zeros_like(rewards) if batch.overlong_penalty is None
+           else batch.overlong_penalty[rows].cpu().numpy())
+    notes = [f"reward {r:g}" + (f" (overlong penalty {p:g})" if p < 0 else "")
+             for r, p in zip(rewards, pen, strict=True)]
     return {"prompts": [batch.problems.prompts[i] for i in rows],
             "tokens": [[tokenizer.itos[t] for t in r[m]] for r, m in zip(ids, mask, strict=True)],
             "values": [v[m].tolist() for v, m in zip(vals, mask, strict=True)],
-            "notes": [f"reward {r:g}" for r in rewards], "value_name": value}
+            "notes": notes, "value_name": value}
 
 
 class GroupView:
@@ -107,8 +112,10 @@ class GroupView:
         rewards = batch.rewards.view(-1, g)[:n].cpu().numpy()
         adv = batch.advantages if batch.advantages.dim() == 1 else batch.advantages[:, 0]
         labels = [batch.problems.prompts[i * g] for i in range(n)]
+        pen = batch.overlong_penalty
         return plots.group_view_figure(rewards, adv.view(-1, g)[:n].cpu().numpy(), labels,
-                                       self.history, f"last batch: first {n} groups of {g}")
+                                       self.history, f"last batch: first {n} groups of {g}",
+                                       None if pen is None else pen.view(-1, g)[:n].cpu().numpy())
 
     def token_html(self) -> str:
         batch = self._batch()

@@ -28,8 +28,8 @@ LM_CHARTS = (
     Chart("KL (k3 to the reference; approx, per update)", ("kl", "approx_kl"), x_label=X_LABEL),
     Chart("clip ratios", ("clip_ratio/low_mean", "clip_ratio/high_mean"), x_label=X_LABEL),
     Chart("completion length (tokens)", ("completions/mean_length",), x_label=X_LABEL),
-    Chart("zero-advantage share", ("frac_reward_zero_std", "frac_zero_advantage"),
-          x_label=X_LABEL),
+    Chart("zero-advantage share", ("frac_reward_zero_std", "frac_zero_advantage",
+                                   "dynamic_sampling/frac_groups_dropped"), x_label=X_LABEL),
     Chart("advantages of the last batch", ("advantages",), kind="hist"),
 )
 """The dashboard of the group-relative LM algorithms (TRL's metric keys) against
@@ -38,25 +38,37 @@ completions sampled."""
 
 def group_view_figure(rewards: np.ndarray, advantages: np.ndarray,
                       labels: Sequence[str] | None = None, history: History | None = None,
-                      title: str | None = None) -> go.Figure:
+                      title: str | None = None, penalties: np.ndarray | None = None
+                      ) -> go.Figure:
     """GRPO's groups at a glance: rewards and advantages ``(prompts, G)`` as heatmaps, one row
     per prompt, degenerate groups (all rewards equal: zero advantage) marked ``⊘`` in the row
-    label; beside them the share of such groups (``frac_reward_zero_std``) over ``history``."""
+    label; beside them the share of such groups (``frac_reward_zero_std``) over ``history``.
+
+    ``penalties`` ``(prompts, G)``, DAPO's overlong penalty already inside ``rewards``
+    (Yu et al. 2025, eq. 13), is shown on hover, and a punished completion's reward is marked
+    ``*``."""
     rewards, advantages = np.asarray(rewards, dtype=float), np.asarray(advantages, dtype=float)
+    pen = np.zeros_like(rewards) if penalties is None else np.asarray(penalties, dtype=float)
     n, g = rewards.shape
     degenerate = np.isclose(rewards.std(1), 0.0)
     labels = list(labels) if labels is not None else [f"prompt {i}" for i in range(n)]
     rows = [f"{'⊘ ' if d else ''}{label}" for label, d in zip(labels, degenerate, strict=True)]
     cols = [f"#{j}" for j in range(g)]
     fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.3, 0.4],
-                        subplot_titles=["rewards", "advantages",
+                        subplot_titles=["rewards" if penalties is None else
+                                        "rewards (* overlong penalty)", "advantages",
                                         "share of degenerate groups (⊘)"],
                         horizontal_spacing=0.12)
     bound = float(np.abs(advantages).max(initial=0.0)) or 1.0
-    fig.add_trace(go.Heatmap(z=rewards, x=cols, y=rows, colorscale="Greens", zmin=0,
+    text = [[f"{r:.2g}{'*' if p < 0 else ''}" for r, p in zip(row, prow, strict=True)]
+            for row, prow in zip(rewards, pen, strict=True)]
+    hover = "%{y} %{x}: reward %{z}" + ("" if penalties is None else
+                                        " (overlong penalty %{customdata:.3g})")
+    fig.add_trace(go.Heatmap(z=rewards, x=cols, y=rows, colorscale="Greens",
+                             zmin=min(0.0, float(rewards.min(initial=0.0))),
                              zmax=max(1.0, float(rewards.max(initial=0.0))), showscale=False,
-                             text=np.round(rewards, 2), texttemplate="%{text}",
-                             hovertemplate="%{y} %{x}: reward %{z}<extra></extra>"), 1, 1)
+                             text=text, texttemplate="%{text}", customdata=pen,
+                             hovertemplate=hover + "<extra></extra>"), 1, 1)
     fig.add_trace(go.Heatmap(z=advantages, x=cols, y=rows, colorscale="RdBu", zmid=0,
                              zmin=-bound, zmax=bound, showscale=False,
                              text=np.round(advantages, 2), texttemplate="%{text}",

@@ -10,7 +10,10 @@ One ``step()``, top to bottom:
    fixed pool of ``num_train_prompts``), each repeated ``G = num_generations`` times;
 2. ROLLOUT — ``rollout``: one batched, KV-cached sampling pass at ``temperature``, keeping
    every token's log-prob (the "old" policy of the ratio) and the entropy it was drawn from;
-3. REWARDS — ``compute_rewards``: the task's verifiable reward (1 = right answer + EOS);
+3. REWARDS — ``compute_rewards``: the task's verifiable reward (1 = right answer + EOS),
+   plus DAPO's soft overlong penalty (eq. 13) when ``overlong_penalty_factor > 0``; with
+   ``dynamic_sampling`` steps 1-3 repeat (``collect``) until the batch holds only groups whose
+   rewards differ (DAPO §3.2; ``polab.algos.group.dapo``);
 4. ADVANTAGES — ``compute_advantages``: ``(r - mean_group) / (std_group + 1e-4)`` or the
    preset's variant (``scale_rewards``, ``baseline``);
 5. LOSS + UPDATE — over the rows ``select_rows`` keeps and the tokens ``token_mask`` keeps:
@@ -33,7 +36,8 @@ What this version keeps and changes:
    with group baselines, as in TRL.
 2. Generation stops at the task's own limit (enough for any correct answer and EOS) when that
    is shorter than ``max_completion_length``; Dr. GRPO's constant normaliser uses the same
-   number.
+   number. DAPO's overlong buffer is generated beyond it (the paper's 16384 + 4096), so no
+   correct answer is punished.
 3. Defaults are a tiny-LM recipe for a 2-core CPU (64 prompts × 8, lr 3e-4, Adam betas
    (0.9, 0.99), grad clip 1, no KL; ``benchmarks/grpo.py`` measures it), not TRL's (lr 1e-6
    for billion-parameter models).
@@ -43,7 +47,7 @@ What this version keeps and changes:
    of ``time/train_s``.
 5. The preamble (config validation, device, seeding, generators) and the checkpoint
    (``state_parts``) come from :class:`polab.core.algorithm.Algorithm`; ``global_step``, every
-   history's x-axis, counts completions sampled.
+   history's x-axis, counts completions sampled (with dynamic sampling, the dropped ones too).
 
 Taught in notebooks/03_grpo_family.ipynb.
 """
@@ -51,11 +55,14 @@ Taught in notebooks/03_grpo_family.ipynb.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from polab.algos.group.batch import GroupBatch
+from polab.algos.group.dapo import dynamic_sampling, overlong_penalty, scaled_overlong_buffer
 from polab.algos.group.losses import GroupConfig, clipped_surrogate_loss, mask_truncated
 from polab.algos.group.prefix_grouper import grouped_completion_logprobs
 from polab.config import param
@@ -104,39 +111,6 @@ class GRPOConfig(GroupConfig):
         ]
 
 
-@dataclass
-class GroupBatch:
-    """One iteration's data, filled in the order of ``step()``: ``B = num_prompts × G`` rows,
-    the completions of one prompt adjacent. ``pool_ids`` are the problems' indices in the
-    training pool (None for fresh problems)."""
-
-    problems: Problems
-    samples: Samples
-    rewards: torch.Tensor                   # (B,)
-    pool_ids: torch.Tensor | None = None    # (B,)
-    advantages: torch.Tensor | None = None  # (B,) or (B, T)
-    keep: torch.Tensor | None = None        # (B,) rows in the loss
-    mask: torch.Tensor | None = None        # (B, T) tokens in the loss
-    ref_logp: torch.Tensor | None = None    # (B, T) reference model's log-probs (beta > 0)
-
-    def select(self, index: torch.Tensor) -> GroupBatch:
-        """The rows ``index`` (a LongTensor) of every per-row field."""
-        def pick(x: Any) -> Any:
-            if x is None:
-                return None
-            if isinstance(x, Samples):
-                return select_samples(x, index)
-            if isinstance(x, Problems):
-                return x.select(index.cpu())
-            return x[index.to(x.device)]
-        return GroupBatch(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
-
-
-def select_samples(samples: Samples, index: torch.Tensor) -> Samples:
-    """The rows ``index`` of every tensor of a :class:`Samples`."""
-    return Samples(**{f.name: getattr(samples, f.name)[index] for f in fields(samples)})
-
-
 class GRPO(Algorithm):
     """GRPO and its presets on a tiny-LM task; see the module docstring for one ``step()``.
 
@@ -160,7 +134,14 @@ class GRPO(Algorithm):
                              "'addition', to load the shipped checkpoint)")
         self.task, self.tokenizer = task, task.tokenizer
         self.model = model.to(self.device)
-        self.max_new_tokens = min(c.max_completion_length, task.max_new_tokens)
+        # DAPO's overlong buffer is generated beyond the task's own limit (verl: "16384 + 4096"),
+        # so a correct answer is never punished; L_max = the generation limit
+        limit, self.overlong_buffer = task.max_new_tokens, 0
+        if c.overlong_penalty_factor > 0:
+            self.overlong_buffer = c.overlong_buffer_len or scaled_overlong_buffer(limit)
+            limit += self.overlong_buffer
+        self.max_new_tokens = min(c.max_completion_length, limit)
+        self.overlong_buffer = min(self.overlong_buffer, self.max_new_tokens)
         # tokens are drawn on the device by setup's generator; problems and shuffles on the CPU
         self.sample_generator = self.generator
         self.generator = torch.Generator().manual_seed(c.seed)
@@ -244,26 +225,28 @@ class GRPO(Algorithm):
         metrics: dict[str, Any] = {}
         wall, cpu = time.perf_counter(), time.process_time()
 
-        # --- GROUPS + ROLLOUT ---
-        problems, pool_ids = self.build_groups()
-        samples = self.rollout(problems)
+        # --- GROUPS + ROLLOUT + REWARDS (DAPO: rounds until every group is informative) ---
+        batch, sampled, sampling = self.collect()
         t_generate = time.perf_counter() - wall
+        metrics.update(sampling)
 
-        # --- REWARDS + ADVANTAGES ---
-        batch = GroupBatch(problems, samples, self.compute_rewards(problems, samples), pool_ids)
+        # --- ADVANTAGES ---
         batch.advantages = self.compute_advantages(batch)
         batch.keep = self.select_rows(batch)
+        if sampling.get("dynamic_sampling/batch_filled") == 0.0:  # nothing kept: no update
+            batch.keep = torch.zeros_like(batch.keep)
         batch.mask = self.token_mask(batch)
         if self.ref_model is not None:
             with torch.no_grad():
-                batch.ref_logp = completion_logprobs(self.ref_model, samples, c.temperature)[0]
+                batch.ref_logp = completion_logprobs(self.ref_model, batch.samples,
+                                                     c.temperature)[0]
 
         # --- LOSS + UPDATE ---
         losses = self.update(batch)
         metrics.update(self.after_update(batch))
 
         # --- LOGGING (plumbing) ---
-        self.global_step += len(batch.rewards)
+        self.global_step += sampled
         self.iteration += 1
         self.train_seconds += time.perf_counter() - wall
         self.train_cpu_seconds += time.process_time() - cpu
@@ -276,12 +259,64 @@ class GRPO(Algorithm):
                         "time/train_cpu_s": self.train_cpu_seconds, "time/generate_s": t_generate})
         return metrics
 
+    def draw(self) -> tuple[GroupBatch, torch.Tensor]:
+        """One generation round: ``build_groups``, ``rollout``, ``compute_rewards``, plus
+        DAPO's overlong penalty (eq. 13) when ``overlong_penalty_factor > 0``; returns the
+        batch and the task rewards (before the penalty: what dynamic sampling filters on)."""
+        problems, pool_ids = self.build_groups()
+        samples = self.rollout(problems)
+        task_rewards = self.compute_rewards(problems, samples)
+        batch = GroupBatch(problems, samples, task_rewards, pool_ids)
+        if self.overlong_buffer:
+            batch.overlong_penalty = overlong_penalty(
+                samples.lengths, self.max_new_tokens, self.overlong_buffer,
+                self.config.overlong_penalty_factor).to(task_rewards)
+            batch.rewards = task_rewards + batch.overlong_penalty
+        return batch, task_rewards
+
+    def collect(self) -> tuple[GroupBatch, int, dict[str, float]]:
+        """The iteration's batch, the completions sampled for it, and dynamic sampling's
+        metrics: one ``draw``, or with ``dynamic_sampling`` (DAPO §3.2) rounds until
+        ``num_prompts`` informative groups are kept (filtered on the task reward, verl's
+        ``metric: acc``) or ``max_generation_rounds`` are spent — then it trains on the groups
+        kept (none: no update) and warns."""
+        c = self.config
+        if not c.dynamic_sampling:
+            batch = self.draw()[0]
+            return batch, len(batch.rewards), {}
+        rounds: list[GroupBatch] = []
+
+        def draw() -> tuple[GroupBatch, torch.Tensor]:
+            batch, task_rewards = self.draw()
+            rounds.append(batch)
+            return batch, task_rewards
+
+        parts, stats = dynamic_sampling(draw, c.num_prompts, c.num_generations,
+                                        c.max_generation_rounds)
+        batch = (GroupBatch.concat([b.select(rows) for b, rows in parts], self.tokenizer.pad_id)
+                 if parts else rounds[-1])
+        if not stats["full"]:
+            then = "training on those" if parts else "no update"
+            warnings.warn(f"dynamic sampling kept {stats['groups_kept']} of {c.num_prompts} "
+                          f"groups after {stats['rounds']} generation rounds "
+                          f"(max_generation_rounds): {then}", RuntimeWarning, stacklevel=2)
+        return batch, stats["groups_sampled"] * c.num_generations, {
+            "dynamic_sampling/rounds": stats["rounds"],
+            "dynamic_sampling/frac_groups_dropped": stats["groups_dropped"]
+            / stats["groups_sampled"],
+            "dynamic_sampling/batch_filled": stats["groups_kept"] / c.num_prompts}
+
     def update(self, batch: GroupBatch) -> dict[str, float]:
         """``update_epochs`` passes over the kept rows, each in ``num_minibatches`` shuffled
         Adam steps (whole groups with ``prefix_grouper``); returns the loss metrics averaged
-        over the steps, and the sampler-vs-trainer log-prob gap before the first step."""
+        over the steps, and the sampler-vs-trainer log-prob gap before the first step.
+        ``loss_type="dapo"`` divides every minibatch by the loss tokens of all kept rows
+        (TRL's ``num_items_in_batch``), so the minibatch losses add up to one token mean."""
         c = self.config
-        units = self._units(batch.keep.nonzero().squeeze(1))
+        rows = batch.keep.nonzero().squeeze(1)
+        units = self._units(rows)
+        if c.loss_type == "dapo":
+            batch.loss_normalizer = batch.mask[rows.to(batch.mask.device)].sum().clamp(min=1)
         records: list[dict[str, torch.Tensor]] = []
         for _ in range(c.update_epochs if len(units) else 0):
             if c.num_minibatches > 1:
@@ -320,7 +355,8 @@ class GRPO(Algorithm):
         terms = clipped_surrogate_loss(
             logp, batch.samples.logprobs, batch.advantages, batch.mask, epsilon=c.epsilon,
             epsilon_high=c.epsilon_high, importance_sampling_level=c.importance_sampling_level,
-            loss_type=c.loss_type, max_completion_length=self.max_new_tokens, beta=c.beta,
+            loss_type=c.loss_type, max_completion_length=self.max_new_tokens,
+            normalizer=batch.loss_normalizer, beta=c.beta,
             ref_logp=batch.ref_logp, entropy=entropy if c.entropy_coef > 0 else None,
             entropy_coef=c.entropy_coef)
         for name, term in self.extra_loss(batch, logp, entropy).items():
@@ -348,6 +384,9 @@ class GRPO(Algorithm):
             "entropy": float(torch.where(m, s.entropies, 0.0).sum() / m.sum().clamp(min=1)),
             "advantages": adv_row.detach(),
         }
+        if batch.overlong_penalty is not None:
+            out["overlong/mean_penalty"] = float(batch.overlong_penalty.mean())
+            out["overlong/frac_punished"] = float((batch.overlong_penalty < 0).float().mean())
         if c.num_generations > 1:
             out["reward_std"] = float(groups.std(1).mean())
             out["frac_reward_zero_std"] = float(frac_reward_zero_std(groups))

@@ -43,9 +43,11 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, 
       (DeepSeekMath eq. 3's ``1/|o_i|``; biased toward short correct / long wrong answers);
     * ``"bnpo"``: sum over all tokens / number of active tokens in this batch;
     * ``"dr_grpo"``: sum / ``(B · max_completion_length)``, a constant (Dr. GRPO §3.1);
-    * ``"dapo"``: sum / number of active tokens in the *global* accumulated batch (DAPO §3.3).
-      TRL passes that count (``num_items_in_batch``); here it is ``normalizer``, and without
-      one the local count is used, so ``"dapo"`` equals ``"bnpo"`` for a single batch.
+    * ``"dapo"``: sum / number of active tokens in the *whole generation batch* (DAPO §3.3
+      eq. 12). TRL passes that count (``num_items_in_batch``); here it is ``normalizer``
+      (``GRPO.update`` passes the loss tokens of every minibatch together, so the minibatch
+      losses add up to one full-batch token mean), and without one the local count is used,
+      so ``"dapo"`` equals ``"bnpo"`` for a single batch.
 
     With gradient accumulation over k micro-batches TRL also divides grpo/bnpo/dr_grpo by k;
     callers that accumulate do that themselves.
@@ -233,6 +235,20 @@ class GroupConfig(Config):
     mask_truncated_completions: bool = param(False, help="leave completions cut at "
                                              "max_completion_length out of the loss",
                                              paper="Yu et al. 2025 (DAPO) §3.4")
+    overlong_penalty_factor: float = param(
+        0.0, help="soft overlong punishment: reward falls linearly to -factor over the last "
+        "overlong_buffer_len tokens before the generation limit (0 = off; DAPO: 1)", low=0.0,
+        high=10.0, paper="Yu et al. 2025 (DAPO) §3.4 eq. 13")
+    overlong_buffer_len: int = param(
+        0, help="L_cache, the punished tokens, generated beyond the task's own limit (0 = a "
+        "quarter of it, the paper's 4096 / 16384)", low=0, high=4096,
+        paper="Yu et al. 2025 (DAPO) §4.1")
+    dynamic_sampling: bool = param(False, help="redraw until the batch holds only groups whose "
+                                   "rewards differ (all-equal groups are dropped)",
+                                   paper="Yu et al. 2025 (DAPO) §3.2 eq. 11")
+    max_generation_rounds: int = param(4, help="dynamic sampling: the most generation rounds "
+                                       "per iteration (then train on the groups kept)",
+                                       low=1, high=100)
 
     @property
     def num_prompts(self) -> int:
@@ -248,4 +264,10 @@ class GroupConfig(Config):
              f"epsilon_high={self.epsilon_high} must be >= epsilon={self.epsilon}"),
             (self.baseline != "leave_one_out" or self.num_generations >= 2,
              "baseline='leave_one_out' needs num_generations >= 2"),
+            (self.importance_sampling_level != "sequence" or self.loss_type == "grpo",
+             f"importance_sampling_level='sequence' needs loss_type='grpo' (GSPO's per-sequence "
+             f"mean), not loss_type={self.loss_type!r}: a token sum weights each sequence's "
+             "ratio by its length (TRL warns; the GSPO paper defines no such objective)"),
+            (not self.dynamic_sampling or self.num_generations >= 2,
+             "dynamic_sampling needs num_generations >= 2 (a group of one is never informative)"),
         ]

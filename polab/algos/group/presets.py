@@ -23,7 +23,8 @@ from polab.config import Config
 C = TypeVar("C", bound=Config)
 
 GROUP_KNOBS = ("loss_type", "scale_rewards", "baseline", "importance_sampling_level",
-               "epsilon", "epsilon_high", "beta", "mask_truncated_completions")
+               "epsilon", "epsilon_high", "beta", "mask_truncated_completions",
+               "overlong_penalty_factor", "overlong_buffer_len", "dynamic_sampling")
 """The algorithm-defining fields every group preset sets."""
 
 
@@ -64,6 +65,9 @@ epsilon_high               0.2             eq. 3: symmetric
 beta                       0.001           eq. 3-4 k3 KL term; 0.001 as for DeepSeek-R1
                                            (DeepSeekMath §4.2 used 0.04)
 mask_truncated_completions False           not in the paper
+overlong_penalty_factor    0.0             not in the paper
+overlong_buffer_len        0               not in the paper
+dynamic_sampling           False           not in the paper
 
 [Dr.GRPO] Liu et al. 2025, Understanding R1-Zero-Like Training, arXiv 2503.20783
 = GRPO without its two normalisations: no 1/|o_i| length term, no std division
@@ -76,10 +80,13 @@ epsilon                    0.2             as GRPO
 epsilon_high               0.2             as GRPO
 beta                       0.0             authors' training config (TRL paper index)
 mask_truncated_completions False           not in the paper
+overlong_penalty_factor    0.0             not in the paper
+overlong_buffer_len        0               not in the paper
+dynamic_sampling           False           not in the paper
 
 [DAPO] Yu et al. 2025, DAPO, arXiv 2503.14476
-= clip-higher, token-level loss, overlong filtering, no KL (dynamic sampling, §3.2, is a
-  group filter of the trainer, not a config value)
+= clip-higher, dynamic sampling, token-level loss, overlong filtering and soft overlong
+  punishment, no KL
 loss_type                  "dapo"          §3.3: token-level policy-gradient loss
 scale_rewards              "group"         §2.2: GRPO's group-normalised advantage, kept
 baseline                   "group_mean"    §2.2
@@ -87,7 +94,13 @@ importance_sampling_level  "token"         §3.3
 epsilon                    0.2             §3.1 Clip-Higher, ε_low = 0.2 (§4.1)
 epsilon_high               0.28            §3.1 Clip-Higher, ε_high = 0.28 (§4.1)
 beta                       0.0             §2.3: KL term removed
-mask_truncated_completions True            §3.4: overlong filtering
+mask_truncated_completions True            §3.4: overlong filtering (Table 1 keeps it; verl's
+                                           recipe drops it as overlapping the punishment)
+overlong_penalty_factor    1.0             §3.4 eq. 13: soft overlong punishment, down to -1
+overlong_buffer_len        0               §4.1: L_cache 4096 of L_max 20480 (16384 + 4096);
+                                           0 = a quarter of the task's own limit, added to it
+dynamic_sampling           True            §3.2 eq. 11: drop groups of all-equal accuracy,
+                                           redraw until the batch is full
 
 [GSPO] Zheng et al. 2025, Group Sequence Policy Optimization, arXiv 2507.18071
 = one length-normalised ratio per sequence, clipped very tightly; it differs from GRPO only
@@ -101,6 +114,9 @@ epsilon                    3e-4            §5.1
 epsilon_high               4e-4            §5.1
 beta                       0.0             no KL term (TRL paper index)
 mask_truncated_completions False           not in the paper
+overlong_penalty_factor    0.0             not in the paper
+overlong_buffer_len        0               not in the paper
+dynamic_sampling           False           not in the paper
 
 [RLOO] Ahmadian et al. 2024, Back to Basics (REINFORCE Leave-One-Out), arXiv 2402.14740
 = leave-one-out baseline, raw advantages, the whole completion as one action
@@ -115,6 +131,9 @@ epsilon_high               0.2             as epsilon
 beta                       0.0             the paper's KL is a reward penalty; polab's β is a
                                            loss term, off
 mask_truncated_completions False           not in the paper
+overlong_penalty_factor    0.0             not in the paper
+overlong_buffer_len        0               not in the paper
+dynamic_sampling           False           not in the paper
 """
 """Every preset: ``[NAME] source``, ``= summary``, then one line per setting — field, value
 (a Python literal) and where in the source it comes from; an indented line continues the text

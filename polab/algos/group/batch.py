@@ -1,0 +1,66 @@
+"""One iteration's data of the group-relative trainer (``polab.algos.group.grpo.GRPO``):
+:class:`GroupBatch`, filled in the order of ``GRPO.step()``, with row selection (``select``,
+for minibatches and ``select_rows``) and concatenation (``concat``, for DAPO's dynamic
+sampling rounds). Taught in notebooks/03_grpo_family.ipynb.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from polab.algos.group.dapo import concat_samples
+from polab.lm.generate import Samples
+from polab.lm.tasks import Problems
+
+
+@dataclass
+class GroupBatch:
+    """One iteration's data, filled in the order of ``step()``: ``B = num_prompts × G`` rows,
+    the completions of one prompt adjacent. ``pool_ids`` are the problems' indices in the
+    training pool (None for fresh problems); ``rewards`` include DAPO's ``overlong_penalty``
+    when it is on; ``loss_normalizer`` is the ``"dapo"`` token count of the whole batch."""
+
+    problems: Problems
+    samples: Samples
+    rewards: torch.Tensor                   # (B,)
+    pool_ids: torch.Tensor | None = None    # (B,)
+    advantages: torch.Tensor | None = None  # (B,) or (B, T)
+    keep: torch.Tensor | None = None        # (B,) rows in the loss
+    mask: torch.Tensor | None = None        # (B, T) tokens in the loss
+    ref_logp: torch.Tensor | None = None    # (B, T) reference model's log-probs (beta > 0)
+    overlong_penalty: torch.Tensor | None = None  # (B,) DAPO eq. 13, inside ``rewards``
+    loss_normalizer: torch.Tensor | None = None   # () not per row: kept by ``select``
+
+    def select(self, index: torch.Tensor) -> GroupBatch:
+        """The rows ``index`` (a LongTensor) of every per-row field."""
+        def pick(x: Any) -> Any:
+            if x is None or x is self.loss_normalizer:
+                return x
+            if isinstance(x, Samples):
+                return select_samples(x, index)
+            if isinstance(x, Problems):
+                return x.select(index.cpu())
+            return x[index.to(x.device)]
+        return GroupBatch(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list[GroupBatch], pad_id: int) -> GroupBatch:
+        """The rows of several batches (generation rounds) as one, in order."""
+        def join(xs: list[Any]) -> Any:
+            if xs[0] is None:
+                return None
+            if isinstance(xs[0], Samples):
+                return concat_samples(xs, pad_id)
+            return Problems.concat(xs) if isinstance(xs[0], Problems) else torch.cat(xs)
+        if len(parts) == 1:
+            return parts[0]
+        return GroupBatch(**{f.name: join([getattr(p, f.name) for p in parts])
+                             for f in fields(GroupBatch)})
+
+
+def select_samples(samples: Samples, index: torch.Tensor) -> Samples:
+    """The rows ``index`` of every tensor of a :class:`Samples`."""
+    return Samples(**{f.name: getattr(samples, f.name)[index] for f in fields(samples)})
