@@ -4,6 +4,7 @@ LQR gradient, and the algorithms' bookkeeping (../shared/cards/10_pg_igt_harpg.m
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from helpers import F64, f64
@@ -17,18 +18,22 @@ from polab.algos.pg.igt_harpg import (
     NPGIGTConfig,
     VanillaPG,
     VanillaPGConfig,
+    estimator_spread,
     gpomdp_gradient,
     hessian_vector_estimate,
     igt_extrapolation,
     momentum_update,
     normalized_step,
+    path_length,
     quartiles,
+    recursive_error_rms,
     reward_to_go,
     schedule,
 )
 from polab.core.advantages import discounted_returns
 from polab.core.distributions import gaussian_logp
 from polab.envs.lqr import LQR, gaussian_log_prob_hvp, gaussian_score
+from polab.plots.pg import crossover_budget, loglog_fit
 from polab.train import train
 
 # --- pure functions on hand-computed cases --------------------------------------------------
@@ -270,3 +275,50 @@ def test_trains_with_the_generic_loop():
     assert (~torch.isnan(torch.tensor(gaps))).sum() >= 10
     assert history.last("global_step") == algo.global_step == 59
     assert history.latest["gain"].shape == (3, 1, 2)
+
+
+# --- the diagnosis of the card's claim (hand cases) -------------------------------------------
+
+
+def test_path_length_sums_the_step_sizes():
+    # γ_t = 0.3 (2/(t+2)): 0.3 + 0.2 + 0.15
+    assert path_length(3, 0.3, 1.0) == pytest.approx(0.65)
+    assert path_length(4, 0.5, 0.0) == pytest.approx(2.0)
+
+
+def test_recursive_error_rms_hand_computed():
+    # (4/3)(0.5²·2² + 3²)/3 = (4/3)(10/3) = 40/9
+    assert recursive_error_rms(3, 0.5, 2.0, 3.0) == pytest.approx(math.sqrt(40 / 9))
+    assert recursive_error_rms(12, 0.0, 5.0, 3.0) == pytest.approx(math.sqrt(1.0))
+
+
+def test_recursive_error_rms_matches_the_simulated_recursion():
+    # e_t = (1-η_t)(e_{t-1} + ξ^B_t) + η_t ξ^g_t, η_t = 2/(t+2), std(ξ^B_t) = hvp_std·γ_{t-1}
+    g = torch.Generator().manual_seed(0)
+    runs, steps, gamma_0, hvp_std, grad_std = 20_000, 400, 0.5, 4.0, 1.0
+    e = grad_std * torch.randn(runs, dtype=F64, generator=g)
+    for t in range(1, steps):
+        eta, step = 2 / (t + 2), schedule(t - 1, gamma_0, 1.0)
+        e = (1 - eta) * (e + hvp_std * step * torch.randn(runs, dtype=F64, generator=g)) \
+            + eta * grad_std * torch.randn(runs, dtype=F64, generator=g)
+    rms = e.pow(2).mean().sqrt().item()
+    assert rms == pytest.approx(recursive_error_rms(steps, gamma_0, hvp_std, grad_std), rel=0.05)
+
+
+def test_estimator_spread_is_linear_in_the_direction():
+    # B u is linear in u: with the same trajectories its spread scales exactly with ‖u‖
+    lqr = LQR.double_integrator(horizon=10)
+    u = f64([[0.6, -0.8]])
+    sg, sb = estimator_spread(lqr, lqr.init_gain, u, 2000, torch.Generator().manual_seed(0))
+    sg2, sb2 = estimator_spread(lqr, lqr.init_gain, 3 * u, 2000, torch.Generator().manual_seed(0))
+    assert sg2 == pytest.approx(sg) and sb2 == pytest.approx(3 * sb)
+    assert sg > 0 and sb > 0
+
+
+def test_loglog_fit_and_crossover_hand_computed():
+    x = np.array([1.0, 10.0, 100.0])
+    slope, intercept = loglog_fit(x, 5.0 * x ** -0.5)
+    assert slope == pytest.approx(-0.5) and intercept == pytest.approx(math.log(5.0))
+    # 100 x^-1 meets 10 x^-0.5 where x^0.5 = 10: x = 100
+    assert crossover_budget((-1.0, math.log(100.0)), (-0.5, math.log(10.0))) == pytest.approx(100.0)
+    assert crossover_budget((-0.5, 1.0), (-1.0, 0.0)) == math.inf  # not steeper: never meets

@@ -11,6 +11,7 @@ so their ``global_step`` counts :data:`LQR_X_LABEL`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -65,6 +66,40 @@ def quantile_bands(runs: Mapping[str, History], y: str = "optimality_gap",
     fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_title or y,
                       xaxis_type=axis, yaxis_type=axis, template="plotly_white", height=400,
                       margin=MARGIN)
+    return fig
+
+
+def loglog_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares line ``log y = intercept + slope·log x``: ``(slope, intercept)`` over the
+    finite, positive points: the fitted rate of a log-log plot
+    (../shared/cards/10_pg_igt_harpg.md)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    slope, intercept = np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)
+    return float(slope), float(intercept)
+
+
+def crossover_budget(behind: tuple[float, float], ahead: tuple[float, float]) -> float:
+    """Where the fitted line ``behind`` (higher now, steeper) meets ``ahead``: the ``x`` with
+    equal predicted ``y`` (fits from :func:`loglog_fit`); ``inf`` when the lines do not
+    converge (``behind`` is not steeper)."""
+    (s_b, c_b), (s_a, c_a) = behind, ahead
+    if s_b >= s_a:
+        return math.inf
+    return math.exp((c_b - c_a) / (s_a - s_b))
+
+
+def step_size_sweep(sweep: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str | None = None,
+                    x_title: str = "step-size scale gamma_0",
+                    y_title: str = "median gap J* − J(θ_T)") -> go.Figure:
+    """The final median gap against the step-size scale, one line per method, log-log axes:
+    ``sweep`` maps a label to ``(gamma_0 values, median gaps)``."""
+    fig = go.Figure()
+    for i, (label, (xs, ys)) in enumerate(sweep.items()):
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=label,
+                                 line={"color": COLORS[i % len(COLORS)]}))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log",
+                      yaxis_type="log", template="plotly_white", height=380, margin=MARGIN)
     return fig
 
 
