@@ -10,7 +10,7 @@ config (step sizes tuned on seed 1000 at T = 5000, not on the seeds reported her
 schedules' exponents are the authors' code's). Prints the median gap (and quartiles) at
 checkpoints up to a long budget, the gap per seed, the fitted log-log slopes, then the
 diagnosis: the one-trajectory gradient and Hessian-vector noise at the optimum, N-HARPG's
-predicted tracking error (:func:`polab.algos.pg.igt_harpg.recursive_error_rms`), the path
+predicted tracking error (:func:`polab.algos.pg.igt_harpg_diagnosis.recursive_error_rms`), the path
 length the normalised steps allow, where the fitted lines would cross, and a sweep of the
 step-size scale ``gamma_0`` — and a verdict.
 
@@ -34,6 +34,8 @@ from polab.algos.pg.igt_harpg import (
     NPGIGTConfig,
     VanillaPG,
     VanillaPGConfig,
+)
+from polab.algos.pg.igt_harpg_diagnosis import (
     estimator_spread,
     path_length,
     recursive_error_rms,

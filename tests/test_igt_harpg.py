@@ -18,17 +18,19 @@ from polab.algos.pg.igt_harpg import (
     NPGIGTConfig,
     VanillaPG,
     VanillaPGConfig,
-    estimator_spread,
     gpomdp_gradient,
     hessian_vector_estimate,
     igt_extrapolation,
     momentum_update,
     normalized_step,
-    path_length,
     quartiles,
-    recursive_error_rms,
     reward_to_go,
     schedule,
+)
+from polab.algos.pg.igt_harpg_diagnosis import (
+    estimator_spread,
+    path_length,
+    recursive_error_rms,
 )
 from polab.core.advantages import discounted_returns
 from polab.core.distributions import gaussian_logp
