@@ -19,7 +19,9 @@ What this version keeps and changes relative to the reference code:
 
 1. The code writes the loss as ``c log π_θ + (λ - c) log π_k - Q`` with ``c = λ + 1/t_k``
    (``klcoeff`` = c); here ``kl_coef`` is ``1/t_k`` itself. The README's setting
-   ``klcoeff = 1.0, lam = 0.2`` is ``kl_coef = 0.8, alpha = 0.2``, the defaults here.
+   ``klcoeff = 1.0, lam = 0.2`` is ``kl_coef = 0.8, alpha = 0.2``, the defaults here. The
+   value target's entropy weight is λ there too (``v_backup = min_qf_pi - lamda * logp_pi``),
+   i.e. ``alpha``, not c.
 2. ``1/t_k`` is constant, as in the code (its annealing is commented out there).
 3. ``copy_every`` counts gradient steps (the code counts environment steps, one gradient step
    each). Everything else is :class:`~polab.algos.pg.sac.SAC` (see its docstring for what it

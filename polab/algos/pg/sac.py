@@ -14,18 +14,32 @@ What this version keeps and changes:
 1. Kept: the losses above, one Adam learning rate for all networks, Polyak τ = 0.005,
    uniform random actions for the first ``learning_starts`` steps, the log-det-Jacobian
    correction of the tanh squashing (../shared/cards/20_mdpo.md, pitfall 5).
-2. Changed: the actor loss takes ``min(Q1, Q2)`` (CleanRL, SB3) where stable-baselines' SAC
-   and the MDPO code take ``Q1``; rollouts sample from the stochastic policy (the MDPO code
+2. Changed: the actor loss takes ``min(Q1, Q2)``, as the paper does (section 4.2: "the
+   minimum of the Q-functions for the value gradient in Equation 6 and policy gradient in
+   Equation 13"; CleanRL and SB3 too) where stable-baselines' SAC and the MDPO code take
+   ``Q1``; rollouts sample from the stochastic policy (the MDPO code
    explores with the deterministic action); polab's batched envs collect ``num_steps`` steps
    of ``num_envs`` copies per iteration, then ``utd_ratio`` gradient steps per transition
    (``num_steps = num_envs = 1`` is the classic interleaving); a truncated episode
    bootstraps (only ``terminated`` stops it).
-3. Dropped: learned ``alpha`` (SAC v2) and MDPO's small mean/log-std regularisers.
+3. Dropped: learned ``alpha`` (SAC v2; commented out in the MDPO code too) and MDPO's small
+   mean/log-std regularisers.
 4. Defaults are sized for Pendulum-v1 on a laptop CPU: 64 hidden units, batches of 64, lr
    1e-3, 500 warm-up steps (the paper: 256 units, batches of 256, lr 3e-4; the MDPO code: 10k
    warm-up steps). With lr 3e-4 and these networks the return had not improved after 6k
    steps (measured, seed 0); with 1e-3 it reaches ≈ -250 by 8k.
-5. The twin Q-functions are one two-member ensemble (batched matmuls), and actor and critics
+5. Against CleanRL's ``sac_continuous_action.py`` (SAC v2, "Soft Actor-Critic Algorithms and
+   Applications", Haarnoja et al. 2018b): CleanRL has no ``V``; its Q target is
+   ``r + γ(1 - d)(min_j Q'_j(s', a') - α log π(a'|s'))``, a' ~ π(·|s'), with Polyak target
+   Q-networks. Here that bracket is ``V_target(s')``, fitted to the same
+   ``E[min Q - α log π]``: same fixed point, v1's extra network instead of sampling a'.
+   CleanRL also tunes α (loss ``-α (log π + H_target)``, ``H_target = -dim A``; on by
+   default), uses two learning rates (policy 3e-4, Q 1e-3), delays the actor (every 2nd step,
+   twice), and regresses with ``mse`` where the paper and the MDPO code take ``½ mse``. Its
+   log-det is ``log(scale (1 - tanh² u) + 1e-6)``; here it is exact and stable (no ε),
+   which differs only where ``tanh`` nearly saturates (|u| ≳ 6; from |u| ≈ 9 float32 rounds
+   ``tanh u`` to 1 and CleanRL's correction is capped at ``log 1e-6``).
+6. The twin Q-functions are one two-member ensemble (batched matmuls), and actor and critics
    take their gradient step together from the same parameters, with one fused Adam: the
    actor's loss sees Q through detached parameters, so each loss moves only its own networks.
    On a 2-core CPU this cut an update from 5.2 to 3.0 ms.
