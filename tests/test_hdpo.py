@@ -9,7 +9,7 @@ import torch
 from helpers import INVENTORY_SMALL as SMALL
 from torch import nn
 
-from polab.algos.diffsim.diagnosis import best_rate, excess_pct, relative_noise, verdict
+from polab.algos.diffsim.diagnosis import best_rate, excess_pct, lr_sweep, relative_noise, verdict
 from polab.algos.diffsim.hdpo import (
     HDPO,
     HDPOConfig,
@@ -166,3 +166,12 @@ def test_relative_noise_compares_the_estimators_at_the_same_policy():
     assert set(out) == {"pathwise", "score_function", "ratio"}
     assert out["ratio"] == pytest.approx(out["score_function"] / out["pathwise"])
     assert out["score_function"] > out["pathwise"] > 0
+
+
+def test_lr_sweep_trains_each_rate_to_num_iterations():
+    config = InventoryConfig(**{**SMALL, "num_iterations": 2})
+    rows = lr_sweep(config, (1e-2, 3e-2), lambda algo: (algo.iteration, algo.config.learning_rate),
+                    estimators=("hdpo", "reinforce"))
+    assert [(r["estimator"], r["learning_rate"]) for r in rows] == [
+        ("hdpo", 1e-2), ("hdpo", 3e-2), ("reinforce", 1e-2), ("reinforce", 3e-2)]
+    assert [r["test_cost"] for r in rows] == [(2, 1e-2), (2, 3e-2), (2, 1e-2), (2, 3e-2)]
