@@ -27,7 +27,8 @@ time and the number of stores (the diagnosis).
     python benchmarks/hdpo.py                         # lost-L4 + network (5, 10 stores), 3 seeds
     python benchmarks/hdpo.py --settings backlog-L2 lost-L2
     python benchmarks/hdpo.py --settings network --n-stores 20 --no-noise
-    python benchmarks/hdpo.py --data-efficiency       # one-warehouse mlp vs symmetric sweep
+    python benchmarks/hdpo.py --settings --no-noise --data-efficiency   # mlp vs symmetric
+    python benchmarks/hdpo.py --settings --no-noise --data-efficiency --de-stores 10 --de-steps 400
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def network_data_efficiency(steps: int, sizes: tuple[int, ...], n_stores: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--settings", nargs="+", default=["lost-L4", "network"],
+    parser.add_argument("--settings", nargs="*", default=["lost-L4", "network"],
                         choices=["backlog-L2", "lost-L2", "lost-L4", "network"])
     parser.add_argument("--n-stores", type=int, nargs="+", default=[5, 10],
                         help="stores of the network setting (one comparison each)")
@@ -171,6 +172,8 @@ def main() -> None:
     parser.add_argument("--data-efficiency", "--network", action="store_true",
                         help="one-warehouse mlp vs symmetric sweep")
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 256, 4096])
+    parser.add_argument("--de-stores", type=int, default=3, help="data-efficiency: stores")
+    parser.add_argument("--de-steps", type=int, default=150, help="data-efficiency: steps")
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -181,7 +184,7 @@ def main() -> None:
     if not args.no_noise:
         noise(tuple(sorted({1, 3, *args.n_stores})))
     if args.data_efficiency:
-        network_data_efficiency(150, tuple(args.sizes), 3)
+        network_data_efficiency(args.de_steps, tuple(args.sizes), args.de_stores)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
