@@ -9,9 +9,11 @@ import torch
 from helpers import INVENTORY_SMALL as SMALL
 from torch import nn
 
+from polab.algos.diffsim.diagnosis import best_rate, excess_pct, lr_sweep, relative_noise, verdict
 from polab.algos.diffsim.hdpo import (
     HDPO,
     HDPOConfig,
+    InventoryConfig,
     InventoryReinforce,
     InventoryReinforceConfig,
     data_efficiency,
@@ -131,3 +133,45 @@ def test_data_efficiency_rows():
     assert [(r["arch"], r["n_scenarios"]) for r in rows] == [
         ("mlp", 4), ("mlp", 16), ("symmetric", 4), ("symmetric", 16)]
     assert min(r["gap_pct"] for r in rows) == 0.0 and all(r["gap_pct"] >= 0 for r in rows)
+
+
+# --- card 3's claim examined (polab.algos.diffsim.diagnosis) --------------------------------
+
+def test_excess_and_best_rate_by_hand():
+    assert excess_pct(11.0, 10.0) == pytest.approx(10.0)
+    assert excess_pct(9.5, 10.0) == pytest.approx(-5.0)
+    rows = [{"estimator": "reinforce", "learning_rate": 1e-2, "test_cost": float("nan")},
+            {"estimator": "reinforce", "learning_rate": 3e-2, "test_cost": 7.0},
+            {"estimator": "reinforce", "learning_rate": 1e-1, "test_cost": float("inf")},
+            {"estimator": "hdpo", "learning_rate": 1e-3, "test_cost": 1.0}]
+    assert best_rate(rows) == 3e-2  # NaN and inf (diverged runs) never win
+    assert best_rate(rows, "hdpo") == 1e-3
+
+
+@pytest.mark.parametrize("hdpo, reinforce, expected", [
+    ([0.5, 1.0, 1.9], [12.0, 15.0, 11.0], "reproduced"),
+    ([0.5, 1.0, 0.8], [1.5, 2.0, 1.1], "partly"),        # worse on every seed, but < 10 %
+    ([0.5, 2.5, 0.8], [12.0, 15.0, 11.0], "partly"),     # HDPO misses its 2 %
+    ([0.5, 1.0, 0.8], [1.5, 0.9, 1.1], "not reproduced"),  # REINFORCE better on seed 1
+    (None, [40.0, 12.0], "reproduced"),                  # no optimum: REINFORCE's side only
+    (None, [40.0, 8.0], "partly"),
+    (None, [40.0, -1.0], "not reproduced"),
+])
+def test_verdict_by_hand(hdpo, reinforce, expected):
+    assert verdict(hdpo, reinforce) == expected
+
+
+def test_relative_noise_compares_the_estimators_at_the_same_policy():
+    out = relative_noise(InventoryConfig(**SMALL), probe_steps=2, batches=3)
+    assert set(out) == {"pathwise", "score_function", "ratio"}
+    assert out["ratio"] == pytest.approx(out["score_function"] / out["pathwise"])
+    assert out["score_function"] > out["pathwise"] > 0
+
+
+def test_lr_sweep_trains_each_rate_to_num_iterations():
+    config = InventoryConfig(**{**SMALL, "num_iterations": 2})
+    rows = lr_sweep(config, (1e-2, 3e-2), lambda algo: (algo.iteration, algo.config.learning_rate),
+                    estimators=("hdpo", "reinforce"))
+    assert [(r["estimator"], r["learning_rate"]) for r in rows] == [
+        ("hdpo", 1e-2), ("hdpo", 3e-2), ("reinforce", 1e-2), ("reinforce", 3e-2)]
+    assert [r["test_cost"] for r in rows] == [(2, 1e-2), (2, 3e-2), (2, 1e-2), (2, 3e-2)]

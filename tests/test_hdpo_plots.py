@@ -99,3 +99,28 @@ def test_data_efficiency_figure_one_sorted_line_per_architecture():
     assert [t.name for t in fig.data] == ["mlp", "symmetric"]
     assert list(fig.data[0].x) == [16, 256] and list(fig.data[0].y) == [5.0, 3.0]
     assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [16, 256]
+
+
+def test_noise_figure_one_panel_per_axis_sorted_by_x():
+    rows = [{"axis": "lead time L", "x": 2, "pathwise": 0.1, "score_function": 5.0},
+            {"axis": "lead time L", "x": 1, "pathwise": 0.2, "score_function": 3.0},
+            {"axis": "stores", "x": 3, "pathwise": 0.3, "score_function": 30.0}]
+    fig = plots.noise_figure(rows)
+    assert [a.text for a in fig.layout.annotations] == ["lead time L", "stores"]
+    path_l, score_l, path_n, score_n = fig.data
+    assert list(path_l.x) == [1, 2] and list(path_l.y) == [0.2, 0.1]
+    assert list(score_l.y) == [3.0, 5.0] and list(score_n.y) == [30.0]
+    assert path_l.showlegend and not path_n.showlegend
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+
+
+def test_lr_sweep_figure_drops_diverged_runs():
+    rows = [{"estimator": "reinforce", "learning_rate": 1e-1, "test_cost": 9.0},
+            {"estimator": "reinforce", "learning_rate": 1e-2, "test_cost": float("inf")},
+            {"estimator": "reinforce", "learning_rate": 3e-2, "test_cost": 7.0},
+            {"estimator": "hdpo", "learning_rate": 3e-2, "test_cost": 6.0}]
+    fig = plots.lr_sweep_figure(rows, reference={"HDPO": 6.0})
+    rf, hd = fig.data
+    assert list(rf.x) == [3e-2, 1e-1] and list(rf.y) == [7.0, 9.0]
+    assert list(hd.y) == [6.0] and fig.layout.shapes[0].y0 == 6.0
+    assert fig.layout.xaxis.type == "log"

@@ -29,6 +29,8 @@ from polab.plots.diffsim import (
     gap_curves,
     gradient_projections,
     gradient_spread_figure,
+    lr_sweep_figure,
+    noise_figure,
     order_curves,
 )
 from polab.plots.group import LM_CHARTS, group_view_figure, token_html
@@ -53,6 +55,7 @@ __all__ = [
     "LQR_CHARTS", "LQR_X_LABEL", "MDPO_CHARTS", "OFF_POLICY_CHARTS", "quantile_bands",
     "INVENTORY_CHARTS", "REINFORCE_INVENTORY_CHARTS", "gap_curves", "order_curves",
     "gradient_projections", "gradient_spread_figure", "data_efficiency_figure",
+    "noise_figure", "lr_sweep_figure",
     "STAGE_COLORS", "stage_color", "pareto_traces", "pareto_figure", "algo_pareto_figure",
     "crowding_figure", "slack_figure", "MORL_METRICS", "morl_metrics_figure", "MORL_CHARTS",
 ]

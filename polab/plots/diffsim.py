@@ -171,3 +171,55 @@ def data_efficiency_figure(rows: Sequence[Mapping[str, float | str]], y: str = "
                       template="plotly_white", height=380,
                       margin=MARGIN)
     return fig
+
+
+def noise_figure(rows: Sequence[Mapping[str, float | str]], title: str | None = None
+                 ) -> go.Figure:
+    """Relative gradient variance of the two estimators against a problem size (the
+    diagnosis of ../shared/cards/03_hdpo.md's claim).
+
+    ``rows`` carry ``axis`` (the panel: e.g. ``"lead time L"``, ``"stores"``), ``x`` and one
+    number per estimator (``pathwise``, ``score_function``; from
+    :func:`polab.algos.diffsim.diagnosis.relative_noise`). One panel per axis, log y: a
+    relative variance ``r`` means about ``r`` minibatches must be averaged for a gradient whose
+    noise equals its size.
+    """
+    axes = list(dict.fromkeys(str(r["axis"]) for r in rows))
+    fig = make_subplots(rows=1, cols=len(axes), subplot_titles=axes, horizontal_spacing=0.12)
+    labels = {"pathwise": "pathwise (HDPO)", "score_function": "score function (REINFORCE)"}
+    for col, axis in enumerate(axes, start=1):
+        mine = sorted((r for r in rows if r["axis"] == axis), key=lambda r: r["x"])
+        for i, (key, label) in enumerate(labels.items()):
+            fig.add_trace(go.Scatter(x=[r["x"] for r in mine], y=[r[key] for r in mine],
+                                     mode="lines+markers", name=label, legendgroup=key,
+                                     showlegend=col == 1,
+                                     line={"color": COLORS[i % len(COLORS)]}), 1, col)
+        fig.update_xaxes(title_text=axis, tickvals=[r["x"] for r in mine], row=1, col=col)
+    fig.update_yaxes(type="log", exponentformat="power")
+    fig.update_yaxes(title_text="E‖g − ḡ‖² / ‖ḡ‖²", row=1, col=1)
+    fig.update_layout(title=title, template="plotly_white", height=380,
+                      legend={"orientation": "h", "y": -0.25}, margin=MARGIN)
+    return fig
+
+
+def lr_sweep_figure(rows: Sequence[Mapping[str, float | str]],
+                    reference: Mapping[str, float] | None = None,
+                    title: str | None = None) -> go.Figure:
+    """Final test cost against the learning rate (log x and y), one line per estimator, from
+    the rows of :func:`polab.algos.diffsim.diagnosis.lr_sweep`; ``reference`` draws dashed
+    lines (e.g. ``{"HDPO": cost}``). Diverged runs (not finite) are left out."""
+    fig = go.Figure()
+    estimators = list(dict.fromkeys(str(r["estimator"]) for r in rows))
+    for i, est in enumerate(estimators):
+        mine = sorted((r for r in rows if r["estimator"] == est
+                       and np.isfinite(float(r["test_cost"]))), key=lambda r: r["learning_rate"])
+        fig.add_trace(go.Scatter(x=[r["learning_rate"] for r in mine],
+                                 y=[r["test_cost"] for r in mine], mode="lines+markers",
+                                 name=est, line={"color": COLORS[i % len(COLORS)]}))
+    for label, cost in (reference or {}).items():
+        fig.add_hline(y=cost, line_dash="dash", line_color="gray",
+                      annotation_text=f"{label}: {cost:.3g}")
+    fig.update_layout(title=title, xaxis_title="learning rate", xaxis_type="log",
+                      yaxis_title="test cost per period", yaxis_type="log",
+                      template="plotly_white", height=380, margin=MARGIN)
+    return fig
