@@ -44,3 +44,25 @@ def test_quantile_bands_against_global_step():
     fig = plots.quantile_bands({"a": h}, slopes={"rate": -1.0})
     assert list(fig.data[1].x) == [1.0, 10.0, 100.0]
     assert fig.layout.xaxis.title.text == "trajectories per run"
+
+
+def test_a_metric_the_run_never_reports_is_hidden_not_drawn_empty():
+    chart = plots.Chart("KL", ("kl", "approx_kl"))
+    history = History([{"global_step": 1.0, "approx_kl": 0.1},
+                       {"global_step": 2.0, "approx_kl": 0.2}])
+    kl, approx = plots.chart_data(history, chart)
+    assert (kl["visible"], approx["visible"]) == (False, True)
+    fig = plots.dashboard(history, [chart])
+    assert [t.visible for t in fig.data] == [False, True]
+    # before any record nothing is known yet: every line stays visible
+    assert all(t.visible for t in plots.dashboard(None, [chart]).data)
+
+
+def test_the_live_dashboard_hides_what_the_run_never_reports():
+    from widgets.live import LiveDashboard
+
+    live = LiveDashboard([plots.Chart("KL", ("kl", "approx_kl"))], min_interval=0)
+    live.update(History([{"global_step": 1.0, "approx_kl": 0.1}]), force=True)
+    assert [t.visible for t in live.figure.data] == [False, True]
+    live.update(History([{"global_step": 1.0, "approx_kl": 0.1, "kl": 0.3}]), force=True)
+    assert [t.visible for t in live.figure.data] == [True, True]

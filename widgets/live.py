@@ -40,7 +40,7 @@ class LiveDashboard:
             for trace, d in zip(self.figure.data, data, strict=True):
                 trace.x = d["x"]
                 if "y" in d:
-                    trace.y = d["y"]
+                    trace.y, trace.visible = d["y"], d["visible"]
         return True
 
     def clear(self) -> None:

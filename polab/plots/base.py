@@ -78,7 +78,8 @@ def _short(key: str) -> str:
 
 
 def chart_data(history: History, chart: Chart) -> list[dict]:
-    """The data of each trace of ``chart``: ``{"x": ..., "y": ...}`` or ``{"x": values}``."""
+    """The data of each trace of ``chart``: ``{"x": ..., "y": ..., "visible": ...}`` or
+    ``{"x": values}``."""
     if chart.kind == "hist":
         values = history.latest.get(chart.y[0])
         return [{"x": [] if values is None else np.asarray(values).ravel()}]
@@ -87,7 +88,10 @@ def chart_data(history: History, chart: Chart) -> list[dict]:
     for key in chart.y:
         ys = history.column(key) if history.records else np.array([])
         ok = np.isfinite(ys) & ((ys > 0) if chart.log_y else True)
-        out.append({"x": xs[ok], "y": ys[ok]})
+        # a metric this run never reports (no reference KL at β = 0, no dropped groups without
+        # dynamic sampling) is hidden rather than drawn as an empty line in the legend
+        out.append({"x": xs[ok], "y": ys[ok],
+                    "visible": not history.records or bool(np.isfinite(ys).any())})
     return out
 
 
@@ -108,7 +112,7 @@ def dashboard(history: History | None = None, charts: Sequence[Chart] = RL_CHART
             else:
                 trace = go.Scatter(x=data["x"], y=data["y"], mode="lines",
                                    name=_short(chart.y[j]), line={"color": color},
-                                   showlegend=len(chart.y) > 1)
+                                   showlegend=len(chart.y) > 1, visible=data["visible"])
             fig.add_trace(trace, row=row, col=col)
         fig.update_xaxes(title_text="value" if chart.kind == "hist" else chart.x_title,
                          row=row, col=col)

@@ -231,7 +231,7 @@ SNAPSHOT_JS = """
   const KEYS = ['x', 'y', 'z', 'values', 'labels', 'r', 'theta', 'lat', 'lon', 'a', 'b',
                 'open', 'close', 'ids'];
   const figure = gd => ({
-    traces: (gd._fullData || []).map(t => {
+    traces: (gd._fullData || []).filter(t => t.visible !== false).map(t => {
       let n = null;
       for (const k of KEYS) {
         const a = t[k];
