@@ -25,7 +25,7 @@ LM_CHARTS = (
     Chart("reward (training batch)", ("reward",), x_label=X_LABEL),
     Chart("held-out greedy pass@1", ("eval/pass@1",), x_label=X_LABEL),
     Chart("entropy of the sampled tokens", ("entropy",), x_label=X_LABEL),
-    Chart("KL (k3 to the reference; approx, per update)", ("kl", "approx_kl"), x_label=X_LABEL),
+    Chart("KL to the reference (k3); approx-KL", ("kl", "approx_kl"), x_label=X_LABEL),
     Chart("clip ratios", ("clip_ratio/low_mean", "clip_ratio/high_mean"), x_label=X_LABEL),
     Chart("completion length (tokens)", ("completions/mean_length",), x_label=X_LABEL),
     Chart("zero-advantage share", ("frac_reward_zero_std", "frac_zero_advantage",
