@@ -231,7 +231,10 @@ SNAPSHOT_JS = """
   const KEYS = ['x', 'y', 'z', 'values', 'labels', 'r', 'theta', 'lat', 'lon', 'a', 'b',
                 'open', 'close', 'ids'];
   const figure = gd => ({
-    traces: (gd._fullData || []).filter(t => t.visible !== false).map(t => {
+    // a trace the figure hides on purpose (visible=False in its input) is not drawn; plotly
+    // itself also marks a trace without data invisible, and that one must still count
+    traces: (gd._fullData || []).filter(t => !(t._input && t._input.visible === false))
+                                .map(t => {
       let n = null;
       for (const k of KEYS) {
         const a = t[k];
