@@ -352,8 +352,9 @@ class GRPO(Algorithm):
         """The clipped surrogate (+ KL, entropy bonus, ``extra_loss``) on ``batch``."""
         c = self.config
         logp, entropy = self.score(batch.samples)
+        old = self.old_logprobs(batch, logp)
         terms = clipped_surrogate_loss(
-            logp, batch.samples.logprobs, batch.advantages, batch.mask, epsilon=c.epsilon,
+            logp, old, batch.advantages, batch.mask, epsilon=c.epsilon,
             epsilon_high=c.epsilon_high, importance_sampling_level=c.importance_sampling_level,
             loss_type=c.loss_type, max_completion_length=self.max_new_tokens,
             normalizer=batch.loss_normalizer, beta=c.beta,
@@ -363,10 +364,18 @@ class GRPO(Algorithm):
             terms[name] = term
             terms["loss"] = terms["loss"] + term
         with torch.no_grad():
-            m = batch.mask
-            gap = (logp.detach() - batch.samples.logprobs).abs()
-            terms["logprob_mismatch"] = torch.where(m, gap, 0.0).sum() / m.sum().clamp(min=1)
+            m, active = batch.mask, batch.mask.sum().clamp(min=1)
+            to_sampler = logp.detach() - batch.samples.logprobs
+            terms["logprob_mismatch"] = torch.where(m, to_sampler.abs(), 0.0).sum() / active
+            if old is not batch.samples.logprobs:  # approx_kl stays the k3 KL to the sampler
+                k3 = torch.expm1(to_sampler) - to_sampler
+                terms["approx_kl"] = torch.where(m, k3, 0.0).sum() / active
         return terms
+
+    def old_logprobs(self, batch: GroupBatch, logp: torch.Tensor) -> torch.Tensor:
+        """``log π_old`` of the ratio ``w = π_θ / π_old``: the sampler's log-probs (GRPO's
+        Algorithm 1). ``logp`` is the current policy's, for a variant that divides by it."""
+        return batch.samples.logprobs
 
     def batch_metrics(self, batch: GroupBatch) -> dict[str, Any]:
         """TRL's batch metrics (``reward``, ``frac_reward_zero_std``, ``completions/*``, …)."""

@@ -53,7 +53,7 @@ Taught in notebooks/03_grpo_family.ipynb.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -170,19 +170,8 @@ class LOOP(GRPO):
     def select_rows(self, batch: GroupBatch) -> torch.Tensor:
         return small_advantage_filter(batch.advantages, self.config.abs_adv_threshold)
 
-    def loss(self, batch: GroupBatch) -> dict[str, torch.Tensor]:
-        """GRPO's loss; with ``ppo_clip=False`` the ratio's "old" log-probs are the current
-        ones, detached, so ``w = 1`` and the gradient is REINFORCE's ``-A ∇ log π`` (one extra
-        forward without gradient); ``approx_kl`` and ``logprob_mismatch`` still compare the
-        current policy with the sampler."""
-        if self.config.ppo_clip:
-            return super().loss(batch)
-        with torch.no_grad():
-            current = self.score(batch.samples)[0].detach()
-        terms = super().loss(replace(batch, samples=replace(batch.samples, logprobs=current)))
-        m = batch.mask.bool()
-        log_ratio = torch.where(m, current - batch.samples.logprobs, 0.0)
-        active = m.sum().clamp(min=1)
-        terms["approx_kl"] = (torch.expm1(log_ratio) - log_ratio).sum() / active
-        terms["logprob_mismatch"] = log_ratio.abs().sum() / active
-        return terms
+    def old_logprobs(self, batch: GroupBatch, logp: torch.Tensor) -> torch.Tensor:
+        """With ``ppo_clip=False`` the current log-probs, detached: ``w = 1`` and the gradient
+        is REINFORCE's ``-A ∇ log π`` (ml-loop's ``do_ppo_clipping: false``); ``approx_kl``
+        and ``logprob_mismatch`` still compare the current policy with the sampler."""
+        return super().old_logprobs(batch, logp) if self.config.ppo_clip else logp.detach()
