@@ -252,6 +252,20 @@ _lm("spo", "spo", "SPO", "SPO, per-prompt value tracker, no groups",
     smoke=(*_LM_SMOKE[:3], ("generation_batch_size", 4), ("num_generations", 1),
            ("num_train_prompts", 16), ("offline_samples", 2)))
 
+_TC = "polab.algos.token_control"
+
+
+def _tc(name: str, module: str, cls: str, summary: str, paper: str, card: str,
+        smoke: tuple[tuple[str, object], ...], default_env: str = "addition-scratch") -> None:
+    """A chapter-04 algorithm: a trainer on a shipped language base (``default_env``)."""
+    register(AlgoSpec(name, "token_control", f"{_TC}.{module}:{cls}Config",
+                      f"{_TC}.{module}:{cls}", summary, paper, "04_token_level_control",
+                      default_env, card=card, testbed="task", score="eval/pass@1",
+                      smoke=smoke))
+
+
+# chapter 04 entries (one line each) go here
+
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "
                   "inventory simulator", "Alvo et al. 2023, Deep Reinforcement Learning for "

@@ -22,3 +22,15 @@ def test_addition_base_sampled_groups_are_mixed():
     # some prompts are never solved in 16 samples, some always: degenerate GRPO groups exist
     assert sampled["frac_all_wrong"] > 0.1 and sampled["frac_all_right"] > 0.0
     assert sampled["successes"].float().std() > 3.0  # and a wide spread in between
+
+
+def test_scratch_base_is_in_its_band_and_writes_long_scratchpads():
+    model, _, task = load_base("addition-scratch")
+    spec = task.spec()
+    assert spec["scratchpad"] and (spec["min_digits"], spec["digits"]) == (1, 6)
+    assert model.num_params() < 200_000 and task.max_new_tokens == 63
+    metrics = shipped_metrics("addition-scratch")
+    assert 0.25 <= metrics["greedy_pass@1"] <= 0.45  # issue 15: SFT stopped at 25-45%
+    assert abs(evaluate(model, task)["pass@1"] - metrics["greedy_pass@1"]) < 0.01
+    lengths = [len(task.tokenizer.encode(a)) + 1 for a in task.eval_problems().answers]
+    assert min(lengths) >= 9 and max(lengths) > 40  # sure format, long completions

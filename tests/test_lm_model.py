@@ -58,3 +58,13 @@ def test_kv_cache_steps_equal_the_full_forward(model):
 def test_context_longer_than_block_size_is_an_error(model):
     with pytest.raises(ValueError, match="block_size"):
         model(torch.zeros((1, 33), dtype=torch.long))
+
+
+def test_return_hidden_gives_the_states_the_tied_head_reads():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    ids = torch.randint(0, 16, (3, 5))
+    logits, h = model(ids, return_hidden=True)
+    assert h.shape == (3, 5, 8)
+    torch.testing.assert_close(logits, model(ids))
+    torch.testing.assert_close(logits, h @ model.wte.weight.T)

@@ -118,3 +118,18 @@ def test_problems_repeat_mixture_and_spec():
     assert make_task(task.spec()).spec() == task.spec()
     with pytest.raises(ValueError, match="distinct problems"):
         AdditionTask(digits=1, eval_size=200)
+
+
+def test_geometric_digit_counts_fall_by_half_per_digit():
+    task = AdditionTask(digits=6, min_digits=1, scratchpad=True, eval_size=0,
+                        digit_dist="geometric")
+    data = task._draw(40_000, torch.Generator().manual_seed(0))
+    ndig = torch.cat([data["a"], data["b"]]).clamp_min(1).log10().floor().long() + 1
+    share = torch.bincount(ndig, minlength=7)[1:].double() / len(ndig)
+    expected = 0.5 ** torch.arange(1, 7, dtype=torch.float64)
+    # P(1 digit) also holds the 0..9 draws of d = 1 only; the bins fall by half per digit
+    torch.testing.assert_close(share, expected / expected.sum(), atol=0.01, rtol=0)
+    assert task.spec()["digit_dist"] == "geometric"
+    assert "digit_dist" not in AdditionTask(eval_size=0).spec()  # old specs unchanged
+    with pytest.raises(ValueError, match="digit_dist"):
+        AdditionTask(digit_dist="zipf", eval_size=0)

@@ -163,12 +163,16 @@ class GPT(nn.Module):
                        p.dtype)
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, return_hidden: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits for the tokens ``ids`` (``(B, T)``).
 
         ``attention_mask`` (``(B, start+T)``) marks real tokens over the cached *and* the new
         positions; omit it for unpadded or right-padded batches. With ``cache`` the new
-        tokens continue the cached ones and their keys/values are appended.
+        tokens continue the cached ones and their keys/values are appended. With
+        ``return_hidden`` the result is ``(logits, h)``, ``h`` ``(B, T, n_embd)`` the final
+        hidden states after ``ln_f``, so that ``logits = h @ lm_head.weight.T`` (a critic's
+        features; CAPO's last-layer model).
         """
         B, T = ids.shape
         start = 0 if cache is None else cache.length
@@ -181,4 +185,6 @@ class GPT(nn.Module):
             x = block(x, mask, is_causal, cache)
         if cache is not None:
             cache.length += T
-        return self.lm_head(self.ln_f(x))
+        h = self.ln_f(x)
+        logits = self.lm_head(h)
+        return (logits, h) if return_hidden else logits

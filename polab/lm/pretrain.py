@@ -73,6 +73,19 @@ RECIPES = {
         stop_at=0.30,
         max_steps=2000,
     ),
+    # Chapter 04's base: a scratchpad ("<scratch>3+4=7;2+9=11;…</scratch>") for 1–6-digit
+    # operands, so completions run 9–63 tokens: a sure format and a few unsure digit tokens.
+    # Same size as the addition base; SFT stops at 30% greedy pass@1 on the way up (the
+    # climb is steep here: 20 steps take validation from under 35% to 41%).
+    "addition-scratch": BaseRecipe(
+        task={"name": "addition", "digits": 6, "min_digits": 1, "scratchpad": True},
+        curriculum=(({"name": "addition", "digits": 6, "min_digits": 1, "scratchpad": True},
+                     1.0),),
+        model=GPTConfig(vocab_size=VOCAB_SIZE, block_size=80, n_layer=2, n_head=4, n_embd=64),
+        sft=SFTConfig(seed=0, batch_size=128, learning_rate=3e-3),
+        stop_at=0.30,
+        max_steps=4000,
+    ),
 }
 
 

@@ -150,26 +150,37 @@ def _digits(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 class AdditionTask(Task):
-    """``a+b=`` with each operand's digit count uniform in ``[min_digits, digits]``
-    (``min_digits=1`` includes 0). Defaults: two 3-digit operands, 512 held-out pairs."""
+    """``a+b=`` with each operand's digit count in ``[min_digits, digits]`` (``min_digits=1``
+    includes 0), drawn uniformly or, with ``digit_dist="geometric"``, with probability
+    ∝ 2^-d (long-tailed lengths: chapter 04's T-PPO). Defaults: two 3-digit operands, 512
+    held-out pairs."""
 
     name = "addition"
+    DIGIT_DISTS = ("uniform", "geometric")
 
     def __init__(self, digits: int = 3, min_digits: int | None = None, scratchpad: bool = False,
                  tokenizer: CharTokenizer | None = None, eval_size: int = 512,
-                 eval_seed: int = 1234):
+                 eval_seed: int = 1234, digit_dist: str = "uniform"):
         self.digits, self.min_digits = digits, min_digits or digits
-        self.scratchpad = scratchpad
+        self.scratchpad, self.digit_dist = scratchpad, digit_dist
         if not 1 <= self.min_digits <= digits <= 9:
             raise ValueError(f"need 1 <= min_digits <= digits <= 9, got {self.min_digits}, "
                              f"{digits}")
+        if digit_dist not in self.DIGIT_DISTS:
+            raise ValueError(f"digit_dist={digit_dist!r}: expected one of {self.DIGIT_DISTS}")
         # answer + <eos>; the scratchpad adds <scratch>, "a+b+1=ss;" per column, </scratch>
         self.max_new_tokens = digits + 2 + scratchpad * (9 * digits + 1)
+        extra = {"digit_dist": digit_dist} if digit_dist != "uniform" else {}
         super().__init__(tokenizer, eval_size, eval_seed, digits=digits,
-                         min_digits=self.min_digits, scratchpad=scratchpad)
+                         min_digits=self.min_digits, scratchpad=scratchpad, **extra)
 
     def _draw(self, n: int, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        ndig = torch.randint(self.min_digits, self.digits + 1, (2, n), generator=generator)
+        if self.digit_dist == "geometric":
+            d = torch.arange(self.min_digits, self.digits + 1, dtype=torch.float64)
+            ndig = self.min_digits + torch.multinomial(
+                0.5 ** d, 2 * n, replacement=True, generator=generator).view(2, n)
+        else:
+            ndig = torch.randint(self.min_digits, self.digits + 1, (2, n), generator=generator)
         lo = torch.where(ndig == 1, 0, 10 ** (ndig - 1))
         u = torch.rand((2, n), generator=generator, dtype=torch.float64)
         x = lo + (u * (10 ** ndig - lo)).long()

@@ -1,0 +1,3 @@
+"""Chapter 04's exercises: each module holds one exercise's checker, a function that looks at
+the learner's run or answer and says what is right or wrong. Taught in
+notebooks/04_token_level_control.ipynb."""
