@@ -265,6 +265,9 @@ def _tc(name: str, module: str, cls: str, summary: str, paper: str, card: str,
 
 
 # chapter 04 entries (one line each) go here
+_tc("capo", "capo", "CAPO", "CAPO, curvature-aware token masking before each step",
+    "Melo, Abate & Gal 2025, Stabilizing Policy Gradients for Sample-Efficient Reinforcement "
+    "Learning in LLM Reasoning", "06_capo.md", smoke=_LM_SMOKE, default_env="addition")
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

@@ -1,0 +1,136 @@
+"""CAPO's claim (card 6) in miniature on the shipped ``addition`` base, per seed.
+
+    python benchmarks/capo.py                          # 5 seeds, the claim's run
+    python benchmarks/capo.py --seeds 0 --samples 20480 --set delta=0.02
+
+Three arms on the same seeds, held-out greedy pass@1 (512 problems) against completions
+sampled:
+
+* GRPO conservative — polab's defaults (lr 3e-4, 64 prompts × 8);
+* GRPO aggressive   — lr 3e-3, 16 prompts × 8;
+* CAPO              — the same aggressive lr and batch, tokens masked to the trust region
+  ``delta`` on the mean predicted KL before every step (``CAPOConfig`` defaults).
+
+Every arm samples the same budget ``--samples`` (default 61440 = 120 iterations of the
+conservative arm, 480 of the aggressive ones). The claim, per seed: aggressive GRPO ends below
+its starting pass@1 (in >= 3 of 5 seeds); CAPO reaches conservative GRPO's final pass@1 within
+a third of its samples (>= 4 of 5); CAPO's mean rejection rate <= 10%. ``--set`` changes
+``CAPOConfig`` (e.g. ``delta``); the last line is the verdict computed from the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from polab.algos.group.grpo import GRPO, GRPOConfig
+from polab.algos.token_control.capo import CAPO, CAPOConfig
+from polab.device import describe, pick_device
+
+ARMS = ("grpo-conservative", "grpo-aggressive", "capo")
+
+
+def configs(seed: int, capo_overrides: list[str]) -> dict[str, GRPOConfig]:
+    """The three arms' configs for one seed (no in-run evaluation: the driver evaluates)."""
+    capo = CAPOConfig(seed=seed, eval_every=0).with_overrides(capo_overrides)
+    return {"grpo-conservative": GRPOConfig(seed=seed, eval_every=0),
+            "grpo-aggressive": GRPOConfig(seed=seed, eval_every=0,
+                                          learning_rate=capo.learning_rate,
+                                          generation_batch_size=capo.generation_batch_size),
+            "capo": capo}
+
+
+def run_arm(config: GRPOConfig, samples: int, eval_every: int, device: torch.device
+            ) -> dict:
+    """Train until ``samples`` completions are drawn; pass@1 at 0 and every ``eval_every``."""
+    algo = (CAPO if isinstance(config, CAPOConfig) else GRPO)(config, "addition", device=device)
+    curve = [(0, algo.evaluate()["eval/pass@1"])]
+    next_eval = eval_every
+    while algo.global_step < samples:
+        algo.step()
+        if algo.global_step >= next_eval or algo.global_step >= samples:
+            curve.append((algo.global_step, algo.evaluate()["eval/pass@1"]))
+            next_eval += eval_every
+    out = {"curve": curve, "seconds": algo.train_seconds}
+    if isinstance(algo, CAPO):
+        out["steps"] = algo.steps
+    return out
+
+
+def first_reaching(curve: list[tuple[int, float]], target: float) -> int | None:
+    """Completions sampled at the first evaluation with pass@1 >= target (None: never)."""
+    return next((s for s, acc in curve if acc >= target), None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--samples", type=int, default=61440,
+                        help="completions sampled per arm (120 × 512)")
+    parser.add_argument("--eval-every", type=int, default=2048,
+                        help="completions between evaluations")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="CAPOConfig override (repeatable)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    print(f"torch {torch.__version__}, device {describe(device)}, {args.threads} thread(s), "
+          f"load {os.getloadavg()[0]:.1f}; budget {args.samples} completions per arm; "
+          f"CAPOConfig overrides: {args.set or 'none (defaults)'}")
+    rows = []
+    for seed in args.seeds:
+        runs = {}
+        for arm, config in configs(seed, args.set).items():
+            start = time.perf_counter()
+            runs[arm] = run_arm(config, args.samples, args.eval_every, device)
+            curve = runs[arm]["curve"]
+            print(f"seed {seed} {arm:>17}: pass@1 {curve[0][1]:.3f} -> {curve[-1][1]:.3f} "
+                  f"(max {max(a for _, a in curve):.3f}) in {curve[-1][0]} completions, "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+        cons, agg, capo = (runs[a]["curve"] for a in ARMS)
+        target, cons_samples = cons[-1][1], cons[-1][0]
+        reached = first_reaching(capo, target)
+        steps = runs["capo"]["steps"]
+        reject = statistics.fmean(s["capo/reject_rate"] for s in steps)
+        ratio = statistics.median(s["capo/realised_kl"] / max(s["capo/predicted_kl"], 1e-12)
+                                  for s in steps)
+        rows.append(dict(seed=seed, start=cons[0][1], cons=target, agg=agg[-1][1],
+                         agg_min=min(a for _, a in agg), capo=capo[-1][1], reached=reached,
+                         cons_samples=cons_samples, reject=reject, kl_ratio=ratio,
+                         collapsed=agg[-1][1] < agg[0][1],
+                         fast=reached is not None and reached <= cons_samples / 3))
+        for arm in ARMS:
+            print(f"  {arm} curve: " + " ".join(f"{s}:{a:.3f}" for s, a in runs[arm]["curve"]))
+
+    print(f"\n{'seed':>4} {'start':>6} {'GRPO-cons':>9} {'GRPO-aggr':>9} {'(min)':>6} "
+          f"{'CAPO':>6} {'CAPO reaches cons. at':>22} {'reject':>7} {'real/pred KL':>12}")
+    for r in rows:
+        at = "never" if r["reached"] is None else (
+            f"{r['reached']} ({r['reached'] / r['cons_samples']:.2f}x)")
+        print(f"{r['seed']:>4} {r['start']:>6.3f} {r['cons']:>9.3f} {r['agg']:>9.3f} "
+              f"{r['agg_min']:>6.3f} {r['capo']:>6.3f} {at:>22} {100 * r['reject']:>6.1f}% "
+              f"{r['kl_ratio']:>12.2f}")
+    n = len(rows)
+    collapsed = sum(r["collapsed"] for r in rows)
+    fast = sum(r["fast"] for r in rows)
+    reject = statistics.fmean(r["reject"] for r in rows)
+    need_collapse, need_fast = -(-3 * n // 5), -(-4 * n // 5)
+    print(f"\naggressive GRPO ends below its start: {collapsed}/{n} (need >= {need_collapse})")
+    print(f"CAPO reaches conservative GRPO's final pass@1 within 1/3 of its samples: {fast}/{n} "
+          f"(need >= {need_fast})")
+    print(f"CAPO mean rejection rate: {100 * reject:.1f}% (need <= 10%)")
+    fails = [why for ok, why in [
+        (collapsed >= need_collapse, f"aggressive GRPO collapsed in only {collapsed}/{n}"),
+        (fast >= need_fast, f"CAPO was fast enough in only {fast}/{n}"),
+        (reject <= 0.10, f"mean rejection {100 * reject:.1f}% > 10%")] if not ok]
+    print("verdict: reproduced" if not fails else f"verdict: not reproduced ({'; '.join(fails)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,395 @@
+"""CAPO — curvature-aware token masking before each optimiser step ("CAPO-lite").
+
+Melo, Abate & Gal 2025, *Stabilizing Policy Gradients for Sample-Efficient Reinforcement
+Learning in LLM Reasoning*, arXiv 2510.00819; ../shared/cards/06_capo.md. The paper's code is
+not public: the formulas below are the card's reconstruction of the mechanism its abstract
+describes ("a tractable last-layer curvature model to anticipate unstable updates and enforce a
+local trust region").
+
+Before each real optimiser step (``update_epochs × num_minibatches`` per iteration):
+
+1. one no-grad forward with ``return_hidden=True`` gives, per completion token ``t``, the
+   final hidden state ``h_t`` (detached: the last-layer model treats it as fixed, pitfall 4),
+   the policy ``p_t = softmax(z_t / T)`` and the ratio ``r_t = π_θ / π_old``;
+2. the closed-form last-layer gradient of the loss the trainer really minimises
+   (:func:`head_gradient`, card 6 "per-token last-layer gradient"),
+   ``G = Σ_t c_t (e_{a_t} − p_t) h_tᵀ`` with ``c_t = −w_t A_t r_t 1[unclipped] / T``
+   (:func:`surrogate_coefficients`; ``w_t`` the loss's own normaliser weight);
+3. the update the optimiser *itself* would make to the head weight from ``G``
+   (:func:`optimizer_update`: AdamW with its state, or SGD; pitfall 1), the predicted logit
+   change ``dz_t = dW h_t`` (:func:`predicted_logit_change`), the per-token predicted KL
+   ``k_t = ½ δ_tᵀ (diag p_t − p_t p_tᵀ) δ_t`` with ``δ_t = dz_t / T``
+   (:func:`predicted_kl`, computed with the *batch* update, pitfall 2) and the predicted
+   surrogate change ``dJ_t`` (:func:`predicted_surrogate_change`);
+4. iterative rejection (:func:`rejection_round`, :func:`capo_mask`): tokens (or whole
+   sequences) with the largest ``k_t`` are masked, ``dW`` is recomputed from the kept ones,
+   until the mean predicted KL over the batch's tokens is ``≤ delta`` and no kept token has
+   ``k_t > delta_tok`` (or ``max_rounds`` are spent);
+5. the real step: GRPO's clipped surrogate with the mask AND-ed into ``batch.mask``.
+
+Choices made here (say so when you teach it):
+
+* **What the prediction covers.** The tiny GPT ties its head to the token embedding
+  (``lm_head.weight is wte.weight``). The prediction is the change of that matrix *in its head
+  role* with ``h`` fixed. The real step also moves it as the input embedding, moves every lower
+  layer (so ``h`` moves), and clips the whole gradient's norm (``max_grad_norm``), none of which
+  the prediction sees; the optimiser state it reads (AdamW's moments) is the real one, built
+  from the full gradients. ``capo/realised_kl`` (a no-grad forward after the step) against
+  ``capo/predicted_kl`` measures how good the proxy is (pitfall 5).
+* **Which tokens the KL is averaged over.** Both are means over *all* the batch's loss tokens
+  (the states the batch visits), not over the kept ones: a rejected token's distribution moves
+  too, and a mean over kept tokens would fall just by dropping the large ``k_t`` without the
+  update becoming smaller.
+* **The normaliser (pitfall 3).** With the default ``loss_type="dapo"`` GRPO divides by the
+  loss tokens of the whole batch counted *before* CAPO's mask (``GroupBatch.loss_normalizer``),
+  a constant: a rejected token just leaves the sum, the kept tokens' gradients keep their
+  scale. ``bnpo``/``grpo`` divide by the kept count instead; :func:`aggregation_weights` reads
+  the weights off the trainer's own ``aggregate`` either way.
+* **Not PPO clipping (pitfall 6).** Clipping zeroes a token's gradient after its ratio has
+  moved; CAPO drops tokens before the step, on the predicted move of the whole batch update.
+
+``use_capo=False`` is plain GRPO (same numbers, same seed). Not reproduced: the paper's
+monotonic-improvement guarantee and its MATH-scale runs. Taught in
+notebooks/04_token_level_control.ipynb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from polab.algos.group.batch import GroupBatch
+from polab.algos.group.grpo import GRPO, GRPOConfig
+from polab.algos.group.losses import LossType, aggregate
+from polab.config import param
+from polab.lm.generate import Samples
+from polab.lm.model import GPT
+
+MaskUnit = Literal["token", "sequence"]
+Precond = Literal["adam", "sgd"]
+_CARD = "Melo, Abate & Gal 2025 (CAPO), card 6"
+
+
+# --- the last-layer model (pure functions) -------------------------------------------------
+
+def aggregation_weights(mask: torch.Tensor, loss_type: LossType, *,
+                        max_completion_length: int | None = None,
+                        normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+    """``(B, T)`` weights ``w_t = ∂ aggregate(L) / ∂ L_t`` of the trainer's token reduction
+    (``polab.algos.group.losses.aggregate``, linear in ``L``), read off by autograd so the
+    prediction divides by exactly what the real loss divides by (card 6, pitfall 3)."""
+    x = torch.zeros(mask.shape, device=mask.device, requires_grad=True)
+    with torch.enable_grad():
+        total = aggregate(x, mask, loss_type, max_completion_length=max_completion_length,
+                          normalizer=normalizer)
+        (w,) = torch.autograd.grad(total, x)
+    return w
+
+
+def surrogate_coefficients(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
+                           weights: torch.Tensor, *, epsilon: float, epsilon_high: float,
+                           temperature: float = 1.0) -> torch.Tensor:
+    """``(B, T)`` coefficients ``c_t = ∂L / ∂z_t`` along ``(e_{a_t} − p_t)``: for the token
+    surrogate ``L = Σ_t w_t · −min(r_t A_t, clip(r_t, 1−ε, 1+ε_high) A_t)`` (card 6, base
+    objective) and ``log π = log_softmax(z / T)``,
+
+        c_t = −w_t A_t r_t 1[unclipped_t] / T,
+
+    ``1[unclipped_t]`` true where the ``r_t A_t`` branch is the minimum (inside the clip range,
+    or outside it on the pessimistic side). ``advantages`` is ``(B,)`` or ``(B, T)``; the
+    weights carry the mask."""
+    adv = advantages.unsqueeze(-1) if advantages.dim() == 1 else advantages
+    ratio = torch.exp(logp - old_logp)
+    clipped = ratio.clamp(1.0 - epsilon, 1.0 + epsilon_high)
+    unclipped = ratio * adv <= clipped * adv  # equal inside the range: the ratio branch
+    return torch.where(weights != 0, -weights * adv * ratio * unclipped / temperature, 0.0)
+
+
+def head_gradient(coef: torch.Tensor, actions: torch.Tensor, probs: torch.Tensor,
+                  h: torch.Tensor) -> torch.Tensor:
+    """``(V, d)`` last-layer gradient in closed form (card 6, "per-token last-layer gradient",
+    summed): ``G = Σ_t c_t (e_{a_t} − p_t) h_tᵀ`` over ``coef`` ``(B, T)``, sampled ``actions``
+    ``(B, T)``, policies ``probs`` ``(B, T, V)`` and detached hidden states ``h`` ``(B, T, d)``;
+    a token with ``c_t = 0`` (masked) adds nothing."""
+    resid = -probs * coef.unsqueeze(-1)
+    resid = resid.scatter_add(-1, actions.unsqueeze(-1), coef.unsqueeze(-1))
+    return torch.einsum("btv,btd->vd", resid, h)
+
+
+def optimizer_update(grad: torch.Tensor, weight: torch.Tensor, state: dict[str, Any], *,
+                     precond: Precond, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                     eps: float = 1e-8, weight_decay: float = 0.0) -> torch.Tensor:
+    """The change ``dW`` the optimiser's next step makes to ``weight`` given gradient ``grad``
+    (card 6, "proposed last-layer update with the real optimiser's preconditioner"):
+
+    * ``"sgd"``: ``dW = −lr · G``;
+    * ``"adam"``: what ``torch.optim.AdamW.step`` does with its ``state`` (``exp_avg``,
+      ``exp_avg_sq``, ``step``; empty before the first step)::
+
+          m = β1 m + (1 − β1) G;  v = β2 v + (1 − β2) G²;  s = step + 1
+          dW = −lr·wd·W − lr / (1 − β1^s) · m / (√v / √(1 − β2^s) + eps)
+
+    The state is read, never written."""
+    if precond == "sgd":
+        return -lr * grad
+    if precond != "adam":
+        raise ValueError(f"precond={precond!r}: expected 'adam' or 'sgd'")
+    b1, b2 = betas
+    m = state.get("exp_avg", torch.zeros_like(grad))
+    v = state.get("exp_avg_sq", torch.zeros_like(grad))
+    step = float(state.get("step", 0.0)) + 1.0
+    m = m * b1 + grad * (1.0 - b1)
+    v = v * b2 + grad * grad * (1.0 - b2)
+    denom = v.sqrt() / (1.0 - b2 ** step) ** 0.5 + eps
+    return -lr * weight_decay * weight - lr / (1.0 - b1 ** step) * m / denom
+
+
+def predicted_logit_change(dW: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``(B, T, V)`` predicted logit change ``dz_t = dW h_t`` with ``h`` fixed (card 6)."""
+    return h @ dW.T
+
+
+def predicted_kl(dz: torch.Tensor, probs: torch.Tensor, temperature: float = 1.0
+                 ) -> torch.Tensor:
+    """``(B, T)`` per-token predicted KL ``k_t = ½ δᵀ (diag p − p pᵀ) δ`` with ``δ = dz / T``
+    (card 6, "softmax Fisher/curvature"): half the variance of ``δ`` under ``p``, the second-
+    order KL between ``softmax((z + dz)/T)`` and ``softmax(z/T)``, either direction."""
+    d = dz / temperature
+    mean = (probs * d).sum(-1)
+    return 0.5 * ((probs * d * d).sum(-1) - mean * mean)
+
+
+def predicted_surrogate_change(dz: torch.Tensor, actions: torch.Tensor, probs: torch.Tensor,
+                               advantages: torch.Tensor, temperature: float = 1.0
+                               ) -> torch.Tensor:
+    """``(B, T)`` predicted second-order change of the token objective ``A_t log π(a_t)``
+    (card 6): ``dJ_t = A_t (e_{a_t} − p_t)ᵀ δ_t − ½ A_t δ_tᵀ F_t δ_t``, ``δ = dz / T``. The
+    curvature term has sign ``−A_t``: negative-advantage tokens have positive curvature."""
+    adv = advantages.unsqueeze(-1) if advantages.dim() == 1 else advantages
+    d = dz / temperature
+    first = d.gather(-1, actions.unsqueeze(-1)).squeeze(-1) - (probs * d).sum(-1)
+    return adv * first - adv * predicted_kl(dz, probs, temperature)
+
+
+def rejection_round(k: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor, *, delta: float,
+                    delta_tok: float, unit: MaskUnit = "token") -> torch.Tensor:
+    """One round of card 6's masking; returns the new ``keep`` ``(B, T)``.
+
+    ``k`` is the predicted KL of every token under the current update, ``mask`` the batch's
+    loss tokens (the mean runs over them), ``keep ⊆ mask`` the tokens still in the loss. Drops
+    kept tokens with ``k_t > delta_tok``, then, while the mean ``k`` over ``mask`` exceeds
+    ``delta``, the fewest largest-``k`` kept units whose own ``k`` covers the excess
+    ``Σ k − delta · |mask|``. With ``unit="sequence"`` a sequence is scored by the sum of its
+    kept tokens' ``k`` and dropped whole (also when one of its kept tokens is over the cap)."""
+    k = torch.where(mask, k, 0.0)
+    excess = k.sum() - delta * mask.sum()
+    over = keep & (k > delta_tok)
+    if unit == "sequence":
+        score = torch.where(keep, k, 0.0).sum(-1, keepdim=True)
+        alive, over = keep.any(-1, keepdim=True), over.any(-1, keepdim=True)
+    else:
+        score, alive = k, keep
+    alive = alive & ~over
+    flat = torch.where(alive, score, -1.0).flatten()
+    order = flat.argsort(descending=True)
+    covered = flat[order].clamp(min=0.0).cumsum(0)
+    count = torch.where(excess > 0, (covered < excess).sum() + 1, 0)
+    count = count.clamp(max=int(alive.sum()))
+    ranks = torch.empty_like(order)
+    ranks[order] = torch.arange(len(order), device=order.device)
+    drop = (ranks < count).view_as(alive) | over
+    return keep & ~drop
+
+
+def capo_mask(kl_of: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor, *,
+              delta: float, delta_tok: float, unit: MaskUnit = "token", max_rounds: int = 8
+              ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Card 6's iterative rejection: ``kl_of(keep)`` is the per-token predicted KL ``(B, T)``
+    of the update computed from the kept tokens; round after round (:func:`rejection_round`)
+    until the mean over ``mask`` is ``≤ delta`` and every kept ``k_t ≤ delta_tok``, or
+    ``max_rounds`` rejections are spent. Returns ``(keep, k under keep, rejection rounds)``."""
+    keep = mask.clone()
+    k = kl_of(keep)
+    for rounds in range(max_rounds + 1):
+        n = mask.sum().clamp(min=1)
+        done = (torch.where(mask, k, 0.0).sum() / n <= delta) and not (keep & (k > delta_tok)).any()
+        if done or rounds == max_rounds:
+            return keep, k, rounds
+        keep = rejection_round(k, mask, keep, delta=delta, delta_tok=delta_tok, unit=unit)
+        k = kl_of(keep)
+    raise AssertionError("unreachable")
+
+
+def completion_states(model: GPT, samples: Samples) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, h)`` ``(B, N, V)``, ``(B, N, d)`` at the positions that predict each
+    completion token (as ``completion_logprobs``), by one forward with ``return_hidden``."""
+    P = samples.prompt_ids.shape[1]
+    padded = not bool(samples.prompt_mask.all())
+    logits, h = model(samples.ids, samples.attention_mask if padded else None,
+                      return_hidden=True)
+    return logits[:, P - 1:-1].float(), h[:, P - 1:-1].float()
+
+
+# --- config and trainer ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CAPOConfig(GRPOConfig):
+    """GRPO's knobs plus CAPO's; defaults are the card's aggressive arm (lr 3e-3, 16 × 8)."""
+
+    learning_rate: float = param(3e-3, help="Adam learning rate (CAPO's aggressive regime: "
+                                 "10× polab's GRPO default)", low=1e-6, high=1e-2, log=True,
+                                 paper=_CARD + " (aggressive regime)")
+    generation_batch_size: int = param(128, help="completions per iteration: prompts × G "
+                                       "(16 × 8, a quarter of GRPO's)", low=1, high=65_536,
+                                       paper=_CARD + " (aggressive regime)")
+    use_capo: bool = param(True, help="mask tokens by predicted KL before each step "
+                           "(off = plain GRPO)", paper=_CARD)
+    delta: float = param(1e-2, help="trust-region radius δ on the batch-mean predicted KL",
+                         low=1e-6, high=1e9, paper=_CARD)
+    delta_tok: float = param(0.0, help="per-token cap on the predicted KL (0 = 10 × delta)",
+                             low=0.0, high=1e9, paper=_CARD)
+    mask_unit: MaskUnit = param("token", help="reject single tokens, or whole sequences by "
+                                "their summed predicted KL", paper=_CARD)
+    precond: Precond = param("adam", help="preconditioner of the prediction: the trainer's "
+                             "AdamW (its moments), or plain SGD (−lr·G; ablation)",
+                             paper=_CARD + ", pitfall 1")
+    max_rounds: int = param(8, help="most rejection rounds before each step", low=1, high=64)
+
+    @property
+    def token_cap(self) -> float:
+        """The per-token cap in force: ``delta_tok``, or ``10 × delta`` when it is 0."""
+        return self.delta_tok or 10.0 * self.delta
+
+    def rules(self) -> list[tuple[bool, str]]:
+        on = self.use_capo
+        return super().rules() + [
+            (not on or self.importance_sampling_level == "token",
+             f"use_capo needs importance_sampling_level='token' (the card's token surrogate), "
+             f"not {self.importance_sampling_level!r}"),
+            (not on or self.beta == 0.0,
+             f"use_capo predicts the surrogate's step only: beta must be 0, not {self.beta}"),
+            (not on or self.entropy_coef == 0.0,
+             f"use_capo predicts the surrogate's step only: entropy_coef must be 0, not "
+             f"{self.entropy_coef}"),
+            (self.delta_tok == 0.0 or self.delta_tok >= self.delta,
+             f"delta_tok={self.delta_tok} must be 0 (= 10 × delta) or at least "
+             f"delta={self.delta}"),
+        ]
+
+
+@dataclass
+class _Pending:
+    """The last step's data, to measure its realised KL once the parameters have moved."""
+
+    samples: Samples
+    logp_before: torch.Tensor  # (B, N, V) log π before the step
+    mask: torch.Tensor         # (B, N) the loss tokens the KL is averaged over
+
+
+class CAPO(GRPO):
+    """GRPO whose every optimiser step first masks the tokens that the last-layer model
+    predicts would move the policy out of the trust region; see the module docstring.
+
+    Logs per iteration (means over its steps) ``capo/reject_rate`` (share of loss tokens
+    masked), ``capo/predicted_kl`` (after masking), ``capo/realised_kl`` (mean
+    ``KL(π_before ‖ π_after)`` over the same tokens, measured after the step),
+    ``capo/predicted_dJ`` and ``capo/rounds``; ``steps`` keeps one record per step, and
+    ``last_keep``, ``last_mask``, ``last_kl`` the last step's masks and per-token predicted KL
+    (for the figures).
+    """
+
+    config: CAPOConfig
+
+    def __init__(self, config: CAPOConfig, task: Any = "addition",
+                 device: str | torch.device | None = None, model: GPT | None = None):
+        super().__init__(config, task, device, model)
+        self.steps: list[dict[str, float]] = []
+        self.last_keep: torch.Tensor | None = None
+        self.last_mask: torch.Tensor | None = None
+        self.last_kl: torch.Tensor | None = None
+        self._pending: _Pending | None = None
+        self._iteration_steps: list[dict[str, float]] = []
+
+    def loss(self, batch: GroupBatch) -> dict[str, torch.Tensor]:
+        """Mask the risky tokens (card 6), then GRPO's loss on the kept ones."""
+        if not self.config.use_capo:
+            return super().loss(batch)
+        keep = self.capo_keep(batch)
+        return super().loss(dataclasses.replace(batch, mask=batch.mask & keep))
+
+    @torch.no_grad()
+    def capo_keep(self, batch: GroupBatch) -> torch.Tensor:
+        """``(B, T)`` tokens CAPO keeps for the next step (and the step's records)."""
+        c, s = self.config, batch.samples
+        logits, h = completion_states(self.model, s)
+        self._settle(s, logits)  # the previous step's realised KL: the parameters have moved
+        mask = batch.mask.bool()
+        logp_all = torch.log_softmax(logits / c.temperature, -1)
+        probs = logp_all.exp()
+        actions = s.completion_ids
+        logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        old = self.old_logprobs(batch, logp)
+        head = self.model.lm_head.weight
+        state = self.optimizer.state.get(head, {})
+
+        def kl_and_dz(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            weights = aggregation_weights(mask & keep, c.loss_type,
+                                          max_completion_length=self.max_new_tokens,
+                                          normalizer=batch.loss_normalizer)
+            coef = surrogate_coefficients(logp, old, batch.advantages, weights,
+                                          epsilon=c.epsilon, epsilon_high=c.epsilon_high,
+                                          temperature=c.temperature)
+            dW = optimizer_update(head_gradient(coef, actions, probs, h), head, state,
+                                  precond=c.precond, lr=c.learning_rate,
+                                  betas=(c.adam_beta1, c.adam_beta2), weight_decay=c.weight_decay)
+            dz = predicted_logit_change(dW, h)
+            return predicted_kl(dz, probs, c.temperature), dz
+
+        keep, k, rounds = capo_mask(lambda kept: kl_and_dz(kept)[0], mask, delta=c.delta,
+                                    delta_tok=c.token_cap, unit=c.mask_unit,
+                                    max_rounds=c.max_rounds)
+        dz = kl_and_dz(keep)[1]
+        dJ = predicted_surrogate_change(dz, actions, probs, batch.advantages, c.temperature)
+        n = mask.sum().clamp(min=1)
+        self._iteration_steps.append({
+            "capo/reject_rate": float((mask & ~keep).sum() / n),
+            "capo/predicted_kl": float(torch.where(mask, k, 0.0).sum() / n),
+            "capo/predicted_dJ": float(torch.where(mask, dJ, 0.0).sum() / n),
+            "capo/rounds": float(rounds)})
+        self._pending = _Pending(s, logp_all, mask)
+        self.last_keep, self.last_mask, self.last_kl = keep, mask, k
+        return keep
+
+    @torch.no_grad()
+    def _settle(self, samples: Samples | None = None, logits: torch.Tensor | None = None
+                ) -> None:
+        """Record the pending step's realised ``KL(π_before ‖ π_after)`` (mean over its loss
+        tokens); ``logits`` of the current parameters on ``samples`` are reused if they are
+        the pending step's data, else one no-grad forward computes them."""
+        p = self._pending
+        if p is None:
+            return
+        if samples is not p.samples:
+            logits = completion_states(self.model, p.samples)[0]
+        after = torch.log_softmax(logits / self.config.temperature, -1)
+        kl = (p.logp_before.exp() * (p.logp_before - after)).sum(-1)
+        self._iteration_steps[-1]["capo/realised_kl"] = float(
+            torch.where(p.mask, kl, 0.0).sum() / p.mask.sum().clamp(min=1))
+        self._pending = None
+
+    def after_update(self, batch: GroupBatch) -> dict[str, float]:
+        """The last step's realised KL, and the iteration's CAPO metrics (means over steps)."""
+        out = super().after_update(batch)
+        self._settle()
+        records, self._iteration_steps = self._iteration_steps, []
+        for r in records:
+            r["iteration"] = float(self.iteration + 1)
+        self.steps.extend(records)
+        if records:
+            out.update({k: sum(r[k] for r in records) / len(records) for k in records[0]
+                        if k != "iteration"})
+        return out

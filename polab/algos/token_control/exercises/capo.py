@@ -1,0 +1,69 @@
+"""Exercise (CAPO, card 6, pitfall 1): switch the prediction's preconditioner.
+
+Train two short CAPO runs on the same seed, one with ``precond="adam"`` (the trainer's own
+AdamW: the default) and one with ``precond="sgd"`` (``dW = −lr · G``, as if the optimiser were
+plain SGD), both with the trust region open (``delta`` huge, so the runs are identical and
+only the prediction differs). Before you look: does the SGD prediction bring
+realised / predicted KL closer to 1, or move it further away? Run, then answer with
+:func:`check_precond_answer`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+ANSWERS = ("closer", "further")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A checker's verdict: ``ok`` and what is right or wrong, in words."""
+
+    ok: bool
+    message: str
+
+    def __str__(self) -> str:
+        return ("✔ " if self.ok else "✘ ") + self.message
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def median_kl_ratio(steps: Sequence[Mapping[str, float]]) -> float:
+    """Median over steps of realised / predicted KL (steps with a zero prediction skipped)."""
+    ratios = [s["capo/realised_kl"] / s["capo/predicted_kl"] for s in steps
+              if s.get("capo/predicted_kl", 0.0) > 0 and "capo/realised_kl" in s]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def check_precond_answer(adam_steps: Sequence[Mapping[str, float]],
+                         sgd_steps: Sequence[Mapping[str, float]], answer: str) -> Check:
+    """Compare the two runs' ``CAPO.steps`` and the learner's ``answer`` ("closer" or
+    "further": where the SGD prediction puts realised / predicted KL, relative to 1, against
+    the Adam one). Distance from 1 is measured on a log scale (a factor 10 too low or too high
+    is the same miss)."""
+    answer = answer.strip().lower()
+    if answer not in ANSWERS:
+        return Check(False, f"answer with one of {list(ANSWERS)}, not {answer!r}")
+    if not adam_steps or not sgd_steps:
+        return Check(False, "train both runs first (their CAPO.steps are empty)")
+    adam, sgd = median_kl_ratio(adam_steps), median_kl_ratio(sgd_steps)
+    if not (math.isfinite(adam) and math.isfinite(sgd)):
+        return Check(False, "no step with a positive prediction: train longer")
+    miss_adam, miss_sgd = abs(math.log10(adam)), abs(math.log10(sgd))
+    truth = "further" if miss_sgd > miss_adam else "closer"
+    why = (f"realised / predicted KL: Adam-aware prediction {adam:.3g} "
+           f"({miss_adam:.1f} decades from 1), SGD prediction {sgd:.3g} ({miss_sgd:.1f} "
+           "decades). ")
+    if answer != truth:
+        return Check(False, why + f"So the SGD prediction moves it {truth}, not {answer}. "
+                     "Look at the scale of dW: Adam divides by √v, SGD does not.")
+    if truth == "further":
+        return Check(True, why + "Right: the real optimiser is AdamW, whose per-parameter "
+                     "scaling makes a tiny gradient a step of size ~lr; −lr·G misses that, so "
+                     "the prediction must use the optimiser's own preconditioner (pitfall 1).")
+    return Check(True, why + "Right for these runs, though unusual: check that the two runs "
+                 "trained on the same seed and that AdamW is the trainer's optimiser.")
