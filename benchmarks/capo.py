@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         reached = first_reaching(capo, target)
         steps = runs["capo"]["steps"]
         reject = statistics.fmean(s["capo/reject_rate"] for s in steps)
-        ratio = statistics.median(s["capo/realised_kl"] / max(s["capo/predicted_kl"], 1e-12)
-                                  for s in steps)
+        moved = [s["capo/realised_kl"] / s["capo/predicted_kl"] for s in steps
+                 if s["capo/realised_kl"] >= 1e-4 and s["capo/predicted_kl"] > 0]
+        ratio = statistics.median(moved) if moved else float("nan")
         rows.append(dict(seed=seed, start=cons[0][1], cons=target, agg=agg[-1][1],
                          agg_min=min(a for _, a in agg), capo=capo[-1][1], reached=reached,
                          cons_samples=cons_samples, reject=reject, kl_ratio=ratio,
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\n{'seed':>4} {'start':>6} {'GRPO-cons':>9} {'GRPO-aggr':>9} {'(min)':>6} "
           f"{'CAPO':>6} {'CAPO reaches cons. at':>22} {'reject':>7} {'real/pred KL':>12}")
+    print("(real/pred KL: CAPO's median realised / predicted KL over the steps that moved the "
+          "policy, realised >= 1e-4)")
     for r in rows:
         at = "never" if r["reached"] is None else (
             f"{r['reached']} ({r['reached'] / r['cons_samples']:.2f}x)")

@@ -210,6 +210,7 @@ def test_the_mask_keeps_the_predicted_kl_under_delta_where_grpo_exceeds_it():
     assert unmasked > delta  # without the mask the step leaves the trust region
     assert first["capo/predicted_kl"] <= delta and first["capo/reject_rate"] > 0
     assert metrics["capo/realised_kl"] > 0 and len(capo.steps) == 2  # update_epochs = 2
+    assert metrics["capo/realised_head_kl"] > 0
     assert not torch.equal(capo.last_keep, capo.last_mask)
     moved = [not torch.equal(p, q) for p, q in zip(params(free.model), params(capo.model),
                                                     strict=True)]

@@ -35,7 +35,12 @@ Choices made here (say so when you teach it):
   layer (so ``h`` moves), and clips the whole gradient's norm (``max_grad_norm``), none of which
   the prediction sees; the optimiser state it reads (AdamW's moments) is the real one, built
   from the full gradients. ``capo/realised_kl`` (a no-grad forward after the step) against
-  ``capo/predicted_kl`` measures how good the proxy is (pitfall 5).
+  ``capo/predicted_kl`` measures how good the proxy is (pitfall 5); ``capo/realised_head_kl``
+  (the head's real change alone, ``h`` fixed) separates the two errors. On the shipped
+  ``addition`` base the head-role prediction is right to a factor of a few (exact once Adam's
+  moments are warm), but the whole step's KL is 10³–10⁴ times larger: the last layer is a
+  small part of this tiny model's move, and AdamW's first steps are ``≈ lr · sign(g)`` on every
+  parameter, which no token mask can shrink.
 * **Which tokens the KL is averaged over.** Both are means over *all* the batch's loss tokens
   (the states the batch visits), not over the kept ones: a rejected token's distribution moves
   too, and a mean over kept tokens would fall just by dropping the large ``k_t`` without the
@@ -288,6 +293,8 @@ class _Pending:
     samples: Samples
     logp_before: torch.Tensor  # (B, N, V) log π before the step
     mask: torch.Tensor         # (B, N) the loss tokens the KL is averaged over
+    h: torch.Tensor            # (B, N, d) hidden states before the step
+    head: torch.Tensor         # (V, d) head weight before the step
 
 
 class CAPO(GRPO):
@@ -297,6 +304,7 @@ class CAPO(GRPO):
     Logs per iteration (means over its steps) ``capo/reject_rate`` (share of loss tokens
     masked), ``capo/predicted_kl`` (after masking), ``capo/realised_kl`` (mean
     ``KL(π_before ‖ π_after)`` over the same tokens, measured after the step),
+    ``capo/realised_head_kl`` (the same KL from the head's real change alone, ``h`` fixed),
     ``capo/predicted_dJ`` and ``capo/rounds``; ``steps`` keeps one record per step, and
     ``last_keep``, ``last_mask``, ``last_kl`` the last step's masks and per-token predicted KL
     (for the figures).
@@ -360,7 +368,7 @@ class CAPO(GRPO):
             "capo/predicted_kl": float(torch.where(mask, k, 0.0).sum() / n),
             "capo/predicted_dJ": float(torch.where(mask, dJ, 0.0).sum() / n),
             "capo/rounds": float(rounds)})
-        self._pending = _Pending(s, logp_all, mask)
+        self._pending = _Pending(s, logp_all, mask, h, head.detach().clone())
         self.last_keep, self.last_mask, self.last_kl = keep, mask, k
         return keep
 
@@ -368,17 +376,23 @@ class CAPO(GRPO):
     def _settle(self, samples: Samples | None = None, logits: torch.Tensor | None = None
                 ) -> None:
         """Record the pending step's realised ``KL(π_before ‖ π_after)`` (mean over its loss
-        tokens); ``logits`` of the current parameters on ``samples`` are reused if they are
-        the pending step's data, else one no-grad forward computes them."""
+        tokens), and ``capo/realised_head_kl``: the KL of the head's *real* change alone,
+        with ``h`` fixed (what the last-layer model models). ``logits`` of the current
+        parameters on ``samples`` are reused if they are the pending step's data, else one
+        no-grad forward computes them."""
         p = self._pending
         if p is None:
             return
         if samples is not p.samples:
             logits = completion_states(self.model, p.samples)[0]
-        after = torch.log_softmax(logits / self.config.temperature, -1)
-        kl = (p.logp_before.exp() * (p.logp_before - after)).sum(-1)
-        self._iteration_steps[-1]["capo/realised_kl"] = float(
-            torch.where(p.mask, kl, 0.0).sum() / p.mask.sum().clamp(min=1))
+        T, n = self.config.temperature, p.mask.sum().clamp(min=1)
+        moved_head = predicted_logit_change(self.model.lm_head.weight - p.head, p.h)
+        record = self._iteration_steps[-1]
+        for key, after in (("capo/realised_kl", torch.log_softmax(logits / T, -1)),
+                           ("capo/realised_head_kl",
+                            torch.log_softmax(p.logp_before + moved_head / T, -1))):
+            kl = (p.logp_before.exp() * (p.logp_before - after)).sum(-1)
+            record[key] = float(torch.where(p.mask, kl, 0.0).sum() / n)
         self._pending = None
 
     def after_update(self, batch: GroupBatch) -> dict[str, float]:

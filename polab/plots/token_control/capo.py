@@ -38,7 +38,9 @@ def pass_at_1_figure(curves: Mapping[str, Sequence[tuple[int, float]]],
 def kl_scatter_figure(steps: Sequence[Mapping[str, float]], title: str | None = None
                       ) -> go.Figure:
     """Predicted (last-layer model) against realised ``KL(π_before ‖ π_after)`` per step, on
-    log axes with the line ``y = x``: points above it are steps the model underestimated."""
+    log axes with the line ``y = x``: points above it are steps the model underestimated.
+    Crosses: the KL of the head's real change alone (``h`` fixed), where the records have it:
+    near the line, the last-layer model is right about the last layer."""
     pred = np.array([s["capo/predicted_kl"] for s in steps], dtype=float)
     real = np.array([s["capo/realised_kl"] for s in steps], dtype=float)
     it = np.array([s["iteration"] for s in steps], dtype=float)
@@ -48,8 +50,15 @@ def kl_scatter_figure(steps: Sequence[Mapping[str, float]], title: str | None = 
         marker={"color": it[ok], "colorscale": "Viridis", "showscale": True,
                 "colorbar": {"title": "iteration"}},
         hovertemplate="predicted %{x:.2e}<br>realised %{y:.2e}<extra></extra>"))
+    head = np.array([s.get("capo/realised_head_kl", np.nan) for s in steps], dtype=float)
+    show = ok & (head > 0)
+    if show.any():
+        fig.add_trace(go.Scatter(
+            x=pred[show], y=head[show], mode="markers", name="the head's real change alone",
+            marker={"symbol": "x", "color": COLORS[1], "size": 6},
+            hovertemplate="predicted %{x:.2e}<br>head alone %{y:.2e}<extra></extra>"))
     if ok.any():
-        lo = float(min(pred[ok].min(), real[ok].min()))
+        lo = float(min(pred[ok].min(), real[ok].min(), np.nanmin(np.r_[head[show], np.inf])))
         hi = float(max(pred[ok].max(), real[ok].max()))
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x",
                                  line={"dash": "dash", "color": "gray"}))
