@@ -125,3 +125,16 @@ def test_bad_input_names_the_field():
         TPPOConfig(truncated_adv="ignore").validate()
     with pytest.raises(ValueError, match="pool_size"):
         TPPOConfig(pool_size=0).validate()
+
+
+def test_figures_show_the_arms_and_the_idle_slots():
+    from polab.plots.token_control.tppo import gantt_figure, pass_curves_figure
+    occ = {"sync": torch.tensor([[0, 0, 0, -1], [1, -1, -1, -1]]).numpy(),
+           "tppo": torch.tensor([[0, 0, 2, 2], [1, 3, 3, 3]]).numpy()}
+    fig = gantt_figure(occ)
+    assert len(fig.data) == 2
+    assert fig.layout.annotations[0].text.startswith("sync: 50%")
+    assert fig.layout.annotations[1].text.startswith("tppo: 100%")
+    assert fig.data[1].z.tolist() == [[2, 2, 1, 1], [2, 1, 1, 1]]  # a new sequence: new colour
+    fig = pass_curves_figure({"a": ([1, 2], [0.1, 0.2]), "b": ([1, 2], [0.3, 0.1])}, 0.2)
+    assert [t.name for t in fig.data] == ["a", "b"]

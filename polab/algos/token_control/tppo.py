@@ -37,6 +37,7 @@ Taught in notebooks/04_token_level_control.ipynb.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,8 +46,9 @@ import torch
 from polab.algos.group.grpo import GroupBatch
 from polab.algos.token_control.ppo_lm import PPOLM, PPOLMConfig
 from polab.config import param
+from polab.lm.evaluate import evaluate
 from polab.lm.model import GPT
-from polab.lm.tasks import Task
+from polab.lm.tasks import AdditionTask, Task
 from polab.lm.windows import Window, WindowSampler
 
 TruncatedAdv = Literal["egae", "drop", "zero"]
@@ -134,3 +136,19 @@ class TPPO(PPOLM):
         if done.any():
             out["completions/mean_length"] = float(batch.samples.lengths[done].float().mean())
         return out
+
+
+def steps_to_reach(steps: list[float], scores: list[float], target: float) -> float:
+    """The first x (generation steps) at which ``scores`` reaches ``target``; inf if never."""
+    return next((x for x, s in zip(steps, scores, strict=True) if s >= target), math.inf)
+
+
+def pass_at_1_by_digits(model: GPT, task: AdditionTask) -> dict[int, tuple[float, int]]:
+    """Greedy held-out ``(pass@1, problems)`` of ``task`` per digit count of the larger
+    operand (the scratchpad's column count, so the response length)."""
+    problems = task.eval_problems()
+    solved = evaluate(model, task, problems)["successes"].float()
+    big = torch.maximum(problems.data["a"], problems.data["b"]).clamp_min(1)
+    digits = big.double().log10().floor().long() + 1
+    return {int(d): (float(solved[digits == d].mean()), int((digits == d).sum()))
+            for d in digits.unique()}
