@@ -118,6 +118,18 @@ def test_utilisation_is_higher_with_windows_and_runs_are_reproducible():
     assert strip(h) == strip(histories[1]) and strip(h) != strip(histories[2])
 
 
+def test_state_dict_round_trip_continues_identically():
+    algo = TPPO(SMALL)
+    algo.step()
+    state = algo.state_dict()
+    first = [algo.step()["loss"] for _ in range(2)]
+    again = TPPO(SMALL)
+    again.load_state_dict(state)
+    assert [again.step()["loss"] for _ in range(2)] == first
+    assert torch.equal(flat(again.model), flat(algo.model))
+    assert again.utilisation == algo.utilisation and again.global_step == algo.global_step
+
+
 def test_bad_input_names_the_field():
     with pytest.raises(ValueError, match="window"):
         TPPOConfig(window=80).validate()

@@ -24,7 +24,9 @@ same generator). Taught in notebooks/04_token_level_control.ipynb (T-PPO).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -189,6 +191,22 @@ class WindowSampler:
         assert self.problems is not None
         return Window(self.problems.select(self.pid[rows.cpu()]), samples, fresh, finished,
                       rows, steps)
+
+    STATE = ("problems", "pid", "seq_id", "prompt", "plen", "tokens", "logprobs", "entropies",
+             "n", "active", "sequences", "completed", "generation_steps")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The pool (slots, tokens so far, counters) and the schedule record, copied."""
+        return copy.deepcopy({**{k: getattr(self, k) for k in self.STATE},
+                              "utilisation": self.utilisation, "occupancy": self.occupancy})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (the record lists in place: callers may hold them)."""
+        state = copy.deepcopy(state)
+        for k in self.STATE:
+            setattr(self, k, state[k])
+        self.utilisation[:] = state["utilisation"]
+        self.occupancy[:] = state["occupancy"]
 
     def occupancy_matrix(self) -> torch.Tensor:
         """``(pool_size, generation_steps)`` sequence id per slot and step, -1 when idle."""

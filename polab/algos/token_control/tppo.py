@@ -84,6 +84,7 @@ class TPPOConfig(PPOLMConfig):
 class TPPO(PPOLM):
     """T-PPO's rounds on PPO-LM's hooks; see the module docstring."""
 
+    state_parts = (*PPOLM.state_parts, "sampler")
     config: TPPOConfig
 
     def __init__(self, config: TPPOConfig, task: Task | str = "addition-scratch",
