@@ -150,3 +150,18 @@ def test_figures_show_the_arms_and_the_idle_slots():
     assert fig.data[1].z.tolist() == [[2, 2, 1, 1], [2, 1, 1, 1]]  # a new sequence: new colour
     fig = pass_curves_figure({"a": ([1, 2], [0.1, 0.2]), "b": ([1, 2], [0.3, 0.1])}, 0.2)
     assert [t.name for t in fig.data] == ["a", "b"]
+
+
+def test_exercise_checker_accepts_the_right_answer_and_explains_a_wrong_one():
+    from polab.algos.token_control.exercises.tppo import check_egae
+    values, lam = [0.2, 0.4, 0.5, 0.6], 0.9
+    a2 = 0.1
+    a1 = 0.1 + 0.9 * a2
+    right = [0.2 + 0.9 * a1, a1, a2]
+    ok, msg = check_egae(values, lam, right, -0.5)
+    assert ok, msg
+    ok, msg = check_egae(values, lam, [0.4, 0.2, 0.1], -0.5)
+    assert not ok and "EGAE gives" in msg
+    ok, msg = check_egae(values, lam, right, 0.1)
+    assert not ok and "reward 0" in msg
+    assert not check_egae(values, lam, [0.1], -0.5)[0]
