@@ -130,6 +130,35 @@ def test_state_dict_round_trip_continues_identically():
     assert again.utilisation == algo.utilisation and again.global_step == algo.global_step
 
 
+def test_bootstrap_values_are_paired_with_the_return_realised_later():
+    from polab.plots.token_control.tppo import bootstrap_figure
+    algo = TPPO(SMALL.replace(window=8))
+    first = None
+    for _ in range(6):
+        m = algo.step()
+        if first is None:
+            first = (algo.window, algo.values.clone(), algo.last_batch)
+            assert math.isclose(m["value/at_cut"], float(algo.cuts[0][1].mean()))
+    w, values, batch = first
+    cut = (~w.finished).nonzero().squeeze(1)
+    n = batch.samples.lengths[cut]
+    assert torch.equal(algo.cuts[0][1], values[cut, n])  # V(s_t_end) that EGAE used
+    v, r = algo.bootstrap_pairs()
+    assert len(v) == len(r) > 0 and set(r.tolist()) <= {0.0, 1.0}
+    assert len(v) <= sum(len(c[0]) for c in algo.cuts)
+    assert len(bootstrap_figure(v.numpy(), r.numpy()).data) == 2
+
+
+def test_steps_to_reach_and_pass_by_digits():
+    from polab.algos.token_control.tppo import pass_at_1_by_digits, steps_to_reach
+    assert steps_to_reach([16, 32, 48], [0.5, 0.7, 0.8], 0.7) == 32
+    assert steps_to_reach([16, 32], [0.5, 0.6], 0.7) == math.inf
+    algo = TPPO(SMALL.replace(value_warmup=0))
+    by = pass_at_1_by_digits(algo.model, algo.task)
+    assert sum(n for _, n in by.values()) == 512 and set(by) <= set(range(1, 7))
+    assert by[1][0] > by[max(by)][0]  # short sums are easier
+
+
 def test_bad_input_names_the_field():
     with pytest.raises(ValueError, match="window"):
         TPPOConfig(window=80).validate()

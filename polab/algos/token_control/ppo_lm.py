@@ -116,6 +116,7 @@ class PPOLM(GRPO):
         self.critic_optimizer = torch.optim.AdamW(self.critic.parameters(),
                                                   lr=c.critic_learning_rate)
         self.completions = 0
+        self.values: torch.Tensor | None = None  # V(s_0..s_T) of the last batch (for EGAE)
         self.utilisation: list[float] = []
         self.occupancy: list[torch.Tensor] = []
         for _ in range(c.value_warmup):  # --- VALUE WARM-UP (samples from the base) ---
@@ -136,7 +137,7 @@ class PPOLM(GRPO):
     def compute_advantages(self, batch: GroupBatch) -> torch.Tensor:
         """``(B, T)`` GAE advantages from the current critic (EGAE; no cut rows here)."""
         with torch.no_grad():
-            values = self.critic(batch.samples)
+            values = self.values = self.critic(batch.samples)
         rewards = torch.where(self.terminal(batch), batch.rewards, 0.0)
         return egae(values, rewards, batch.samples.lengths, self.terminal(batch), 1.0,
                     self.config.lambda_policy)[0]

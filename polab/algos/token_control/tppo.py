@@ -97,6 +97,9 @@ class TPPO(PPOLM):
                                      prompt_generator=self.generator, device=self.device)
         self.utilisation = self.sampler.utilisation
         self.window: Window | None = None
+        # the critic's V(s_t_end) at every cut (by sequence) and every finished return
+        self.cuts: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.returns: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def collect(self) -> tuple[GroupBatch, int, dict[str, float]]:
         """One round of the window sampler; rewards of the finished rows (0 for cut ones)."""
@@ -126,6 +129,33 @@ class TPPO(PPOLM):
         if self.config.truncated_adv == "drop":
             mask = mask & self.window.finished[:, None]
         return mask
+
+    def after_update(self, batch: GroupBatch) -> dict[str, float]:
+        """PPO-LM's critic update, plus the record of the bootstrap values at the cuts (the
+        values EGAE used, before this update) and of the returns of finished sequences."""
+        out = super().after_update(batch)
+        w, values = self.window, self.values
+        assert w is not None and values is not None
+        seq = self.sampler.seq_id[w.slots.cpu()]
+        cut = (~w.finished).cpu()
+        at_end = values.gather(1, batch.samples.lengths[:, None]).squeeze(1).cpu()
+        self.cuts.append((seq[cut], at_end[cut]))
+        self.returns.append((seq[~cut], batch.rewards.cpu()[~cut]))
+        if bool(cut.any()):
+            out["value/at_cut"] = float(at_end[cut].mean())
+        return out
+
+    def bootstrap_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(V(s_t_end), R)`` for every cut of a sequence that has finished since: what the
+        critic bootstrapped with against the return the response then realised."""
+        seq, v = (torch.cat(x) for x in zip(*self.cuts, strict=True)) if self.cuts else (
+            torch.zeros(0, dtype=torch.long), torch.zeros(0))
+        ret = torch.full((self.sampler.sequences,), float("nan"))
+        if self.returns:
+            done, r = (torch.cat(x) for x in zip(*self.returns, strict=True))
+            ret[done] = r.float()
+        known = ~ret[seq].isnan()
+        return v[known], ret[seq][known]
 
     def occupancy_matrix(self) -> torch.Tensor:
         return self.sampler.occupancy_matrix()

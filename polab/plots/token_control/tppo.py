@@ -1,6 +1,7 @@
 """T-PPO's figures (card 8; notebooks/04_token_level_control.ipynb): the dashboard against
-generation steps, held-out pass@1 of several arms against generation steps, and the
-slot-utilisation Gantt chart (slots × generation steps) of a scheduler."""
+generation steps, held-out pass@1 of several arms against generation steps, the
+slot-utilisation Gantt chart (slots × generation steps) of a scheduler, and the critic's
+bootstrap value at the cuts against the return realised later."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ TPPO_CHARTS = (
     Chart("reward of finished responses", ("reward",), x_label=X_LABEL),
     Chart("critic loss (finished responses)", ("losses/value_loss",), x_label=X_LABEL),
     Chart("cut share of the round's rows", ("window/cut_share",), x_label=X_LABEL),
+    Chart("critic's value at the cuts (mean)", ("value/at_cut",), x_label=X_LABEL),
     Chart("finished length (tokens)", ("completions/mean_length",), x_label=X_LABEL),
     Chart("clip ratios", ("clip_ratio/low_mean", "clip_ratio/high_mean"), x_label=X_LABEL),
     Chart("completions finished", ("completions",), x_label=X_LABEL),
 )
-"""The dashboard of ``ppo-lm`` and ``tppo`` (``window/*`` is T-PPO's only)."""
+"""The dashboard of ``ppo-lm`` and ``tppo`` (``window/*`` and ``value/at_cut`` are T-PPO's)."""
 
 
 def pass_curves_figure(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
@@ -68,4 +70,20 @@ def gantt_figure(occupancy: Mapping[str, np.ndarray], steps: int | None = None,
         fig.update_yaxes(title_text="slot", row=i, col=1)
     fig.update_xaxes(title_text=X_LABEL, row=len(names), col=1)
     fig.update_layout(title=title, height=240 * len(names) + 80, margin=MARGIN)
+    return fig
+
+
+def bootstrap_figure(values: np.ndarray, returns: np.ndarray,
+                     title: str = "critic's value at the cut vs the realised return"
+                     ) -> go.Figure:
+    """EGAE's bootstrap ``V(s_t_end)`` of every cut response, grouped by the return that
+    response later realised (0 wrong, 1 right): a useful critic separates the two boxes."""
+    values, returns = np.asarray(values, dtype=float), np.asarray(returns, dtype=float)
+    fig = go.Figure()
+    for i, r in enumerate((0.0, 1.0)):
+        v = values[returns == r]
+        fig.add_trace(go.Box(y=v, name=f"R = {r:g} ({len(v)} cuts)", boxpoints="outliers",
+                             marker_color=COLORS[i]))
+    fig.update_layout(title=title, yaxis_title="V(s_t_end)", height=340, margin=MARGIN,
+                      showlegend=False)
     return fig
