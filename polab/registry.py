@@ -264,10 +264,18 @@ def _tc(name: str, module: str, cls: str, summary: str, paper: str, card: str,
                       smoke=smoke))
 
 
-# chapter 04 entries (one line each) go here
+# chapter 04
 _tc("capo", "capo", "CAPO", "CAPO, curvature-aware token masking before each step",
     "Melo, Abate & Gal 2025, Stabilizing Policy Gradients for Sample-Efficient Reinforcement "
     "Learning in LLM Reasoning", "06_capo.md", smoke=_LM_SMOKE, default_env="addition")
+_tc("ppo-lm", "ppo_lm", "PPOLM", "synchronous PPO with a critic on the LM, T-PPO's baseline",
+    "Ouyang et al. 2022, Training language models to follow instructions", "08_tppo.md",
+    (("generation_batch_size", 4), ("value_warmup", 0), ("eval_every", 0),
+     ("num_iterations", 2), ("max_completion_length", 16)))
+_tc("tppo", "tppo", "TPPO", "T-PPO, windowed generation with refill, EGAE on cut responses",
+    "Fan et al. 2025, Truncated Proximal Policy Optimization", "08_tppo.md",
+    (("pool_size", 4), ("generation_batch_size", 4), ("window", 8), ("value_warmup", 0),
+     ("eval_every", 0), ("num_iterations", 2), ("max_completion_length", 16)))
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

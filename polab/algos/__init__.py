@@ -25,6 +25,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.group.spo": ("SPO", "SPOConfig"),
     "polab.algos.group.presets": ("PRESETS",),
     "polab.algos.token_control.capo": ("CAPO", "CAPOConfig"),
+    "polab.algos.token_control.tppo": ("TPPO", "TPPOConfig"),
+    "polab.algos.token_control.ppo_lm": ("PPOLM", "PPOLMConfig"),
     "polab.algos.morl.config": ("CMORLConfig",),
     "polab.algos.morl.cmorl": ("CMORL", "LinearScalarisation"),
     "polab.algos.diffsim.hdpo": ("HDPO", "HDPOConfig", "InventoryReinforce",
