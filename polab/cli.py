@@ -215,7 +215,7 @@ def _summary(spec: registry.AlgoSpec, algo: Any, hist: Any, wall: float,
         score = hist.last(spec.score)
         out(f"final {spec.score}: " + (f"{score:.4g}" if math.isfinite(score)
                                        else "not evaluated in this run"))
-    unit = {"env": "env steps", "task": "completions sampled", "lqr": "trajectories",
+    unit = {"env": "env steps", "task": algo.x_label, "lqr": "trajectories",
             "inventory": "simulated periods", "mo": "env steps"}[spec.testbed]
     steps = int(algo.global_step)
     out(f"{unit}: {steps}, wall-clock: {wall:.1f} s ({steps / max(wall, 1e-9):,.0f}/s)")
