@@ -7,6 +7,7 @@ batches (a few seconds)."""
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,7 +23,9 @@ from polab.algos.token_control.d3s import (
     top_tokens,
 )
 from polab.algos.token_control.exercises.d3s import check_subset
+from polab.plots.token_control.d3s import score_token_html
 from polab.train import train
+from widgets.group_view import batch_tokens
 
 SMALL = D3SConfig(generation_batch_size=64, num_generations=8, eval_every=0,
                   max_completion_length=64, num_iterations=4)
@@ -157,3 +160,19 @@ def test_exercise_checker_on_a_right_and_a_wrong_answer():
     assert ok, msg
     ok, msg = check_subset([1, 1, 0, 0, 0, 1, 0, 0], k=2, answer=[0, 1])
     assert not ok and "variance" in msg
+
+
+def test_token_view_mask_layer_on_a_d3s_batch():
+    algo = D3S(SMALL, "addition-scratch")
+    algo.step()
+    batch = algo.last_batch
+    rows = np.concatenate([batch.keep.nonzero().squeeze(1)[:2].numpy(),
+                           (~batch.keep).nonzero().squeeze(1)[:1].numpy()])
+    parts = batch_tokens(batch, algo.tokenizer, rows)
+    s = batch.samples
+    for out, i in zip(parts["left_out"], rows, strict=True):
+        n = int(s.lengths[i])
+        assert out == (~batch.mask[i, :n]).tolist() if batch.keep[i] else all(out)
+    text = score_token_html(batch, algo.tokenizer, rows)
+    assert "|A|·H" in text and "line-through" in text and "outline" in text
+    assert "(row dropped)" in text
