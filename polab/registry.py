@@ -265,7 +265,7 @@ def _tc(name: str, module: str, cls: str, summary: str, paper: str, card: str,
 
 
 # chapter 04 entries (one line each) go here
-_tc("d3s", "d3s", "D3S", "D^3S, max-variance rollouts and top |A|·H tokens",
+_tc("d3s", "d3s", "D3S", "D^3S, max-variance rollouts and top ∣A∣·H tokens",
     "Wang et al. 2025, Learning More with Less (D^3S)", "15_d3s.md",
     smoke=(("generation_batch_size", 16), ("num_iterations", 2), ("max_completion_length", 64)))
 
