@@ -187,7 +187,8 @@ class D3SConfig(GRPOConfig):
     prefix_grouper: bool = param(False, help="score each group with one shared-prompt forward; "
                                  "needs whole groups, so only with rho_s_min = 1",
                                  paper="Liu et al. 2025 (Prefix Grouper)")
-    num_iterations: int = param(80, help="iterations (generation batches) in a run",
+    num_iterations: int = param(100, help="iterations (generation batches) in a run "
+                                "(benchmarks/d3s.py's run)",
                                 low=1, high=100_000)
     rho_s_min: float = param(0.25, help="sample ratio ρ_s at the start: share of each group's "
                              "rollouts kept (1 = all)", low=0.1, high=1.0, paper=PAPER)
