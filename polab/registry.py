@@ -268,6 +268,9 @@ def _tc(name: str, module: str, cls: str, summary: str, paper: str, card: str,
 _tc("capo", "capo", "CAPO", "CAPO, curvature-aware token masking before each step",
     "Melo, Abate & Gal 2025, Stabilizing Policy Gradients for Sample-Efficient Reinforcement "
     "Learning in LLM Reasoning", "06_capo.md", smoke=_LM_SMOKE, default_env="addition")
+_tc("d3s", "d3s", "D3S", "D^3S, max-variance rollouts and top |A|·H tokens",
+    "Wang et al. 2025, Learning More with Less (D^3S)", "15_d3s.md",
+    smoke=(("generation_batch_size", 16), ("num_iterations", 2), ("max_completion_length", 64)))
 _tc("ppo-lm", "ppo_lm", "PPOLM", "synchronous PPO with a critic on the LM, T-PPO's baseline",
     "Ouyang et al. 2022, Training language models to follow instructions", "08_tppo.md",
     (("generation_batch_size", 4), ("value_warmup", 0), ("eval_every", 0),
@@ -317,7 +320,8 @@ def markdown_table() -> str:
     for s in ALGORITHMS.values():
         path = s.module.replace(".", "/") + ".py"
         card = f"[{s.card[:2]}](../shared/cards/{s.card})" if s.card else "—"
-        rows.append(f"| `{s.name}` | {s.family} | {s.summary} | {s.paper} | "
+        summary = s.summary.replace("|", "\\|")  # a "|" in a cell would split it
+        rows.append(f"| `{s.name}` | {s.family} | {summary} | {s.paper} | "
                     f"[{s.notebook[:2]}](notebooks/{s.notebook}.ipynb) | {card} | "
                     f"[{path}]({path}) |")
     return "\n".join(rows)

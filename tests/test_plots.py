@@ -66,3 +66,14 @@ def test_the_live_dashboard_hides_what_the_run_never_reports():
     assert [t.visible for t in live.figure.data] == [False, True]
     live.update(History([{"global_step": 1.0, "approx_kl": 0.1, "kl": 0.3}]), force=True)
     assert [t.visible for t in live.figure.data] == [True, True]
+
+
+def test_token_view_mask_layer_fades_and_strikes_tokens_left_out():
+    kept = plots.token_html(["1+1="], [["2", "<eos>"]], [[0.5, -1.0]])
+    assert "line-through" not in kept and "mask:" not in kept  # nothing left out: no layer
+    text = plots.token_html(["1+1="], [["2", "<eos>"]], [[0.5, -1.0]],
+                            left_out=[[False, True]])
+    assert "mask: outlined = in the loss" in text
+    spans = text.split("<span title=")[1:]
+    assert "line-through" not in spans[0] and "outline" in spans[0]
+    assert "line-through" in spans[1] and "left out of the loss" in spans[1]

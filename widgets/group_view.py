@@ -8,7 +8,8 @@
   run (``polab.plots.group_view_figure``);
 * the **token view** — a few sampled completions as text, each token coloured by its
   advantage or by the entropy of the distribution it was drawn from
-  (``polab.plots.token_html``).
+  (``polab.plots.token_html``), with a mask layer: tokens left out of the loss (a dropped
+  row, a chapter-04 token mask) faded and struck, the kept ones outlined.
 
 ``view.follow(panel)`` refreshes it every ``every`` iterations of a :class:`widgets.Panel`
 run. In a live kernel it is a ``FigureWidget`` plus an HTML widget (and a toggle for the
@@ -37,8 +38,9 @@ TOKEN_VALUES = ("advantage", "entropy")
 def batch_tokens(batch: GroupBatch, tokenizer: CharTokenizer, rows: np.ndarray,
                  value: str = "advantage") -> dict[str, list]:
     """``token_html``'s arguments for ``rows`` of ``batch``: prompt texts, each completion's
-    tokens (up to and including ``<eos>``) and their advantages or sampling entropies, and a
-    note with the reward."""
+    tokens (up to and including ``<eos>``) and their advantages or sampling entropies, a
+    note with the reward, and the mask layer (``left_out``: tokens outside the loss, i.e.
+    outside ``batch.mask`` or in a row ``select_rows`` dropped)."""
     if value not in TOKEN_VALUES:
         raise ValueError(f"value={value!r}: expected one of {TOKEN_VALUES}")
     s = batch.samples
@@ -54,10 +56,14 @@ def batch_tokens(batch: GroupBatch, tokenizer: CharTokenizer, rows: np.ndarray,
            else batch.overlong_penalty[rows].cpu().numpy())
     notes = [f"reward {r:g}" + (f" (overlong penalty {p:g})" if p < 0 else "")
              for r, p in zip(rewards, pen, strict=True)]
-    return {"prompts": [batch.problems.prompts[i] for i in rows],
-            "tokens": [[tokenizer.itos[t] for t in r[m]] for r, m in zip(ids, mask, strict=True)],
-            "values": [v[m].tolist() for v, m in zip(vals, mask, strict=True)],
-            "notes": notes, "value_name": value}
+    out = {"prompts": [batch.problems.prompts[i] for i in rows],
+           "tokens": [[tokenizer.itos[t] for t in r[m]] for r, m in zip(ids, mask, strict=True)],
+           "values": [v[m].tolist() for v, m in zip(vals, mask, strict=True)],
+           "notes": notes, "value_name": value}
+    if batch.mask is not None and batch.keep is not None:
+        in_loss = (batch.mask & batch.keep.unsqueeze(-1))[rows].cpu().numpy()
+        out["left_out"] = [(~k[m]).tolist() for k, m in zip(in_loss, mask, strict=True)]
+    return out
 
 
 class GroupView:

@@ -90,26 +90,40 @@ def group_view_figure(rewards: np.ndarray, advantages: np.ndarray,
 
 def token_html(prompts: Sequence[str], tokens: Sequence[Sequence[str]],
                values: Sequence[Sequence[float]], notes: Sequence[str] | None = None,
-               value_name: str = "advantage", vmax: float | None = None) -> str:
+               value_name: str = "advantage", vmax: float | None = None,
+               left_out: Sequence[Sequence[bool]] | None = None) -> str:
     """Completions as HTML text, each token's background coloured by its value (hover shows
     it): blue for positive and red for negative values, orange for non-negative ones (e.g.
-    entropy). One line per completion: its prompt, the coloured tokens, then ``notes``."""
+    entropy). One line per completion: its prompt, the coloured tokens, then ``notes``.
+
+    The mask layer: ``left_out`` (per token, True = not in the loss: a dropped row, a token
+    another chapter's ``token_mask`` removed) fades and strikes those tokens and adds a
+    legend line; kept tokens then get an outline."""
     flat = [float(v) for row in values for v in row]
     signed = any(v < 0 for v in flat)
     vmax = vmax or max((abs(v) for v in flat), default=1.0) or 1.0
+    masked = left_out is not None and any(bool(x) for row in left_out for x in row)
     lines = []
     for i, (prompt, toks, vals) in enumerate(zip(prompts, tokens, values, strict=True)):
         spans = []
-        for tok, v in zip(toks, vals, strict=True):
+        outs = left_out[i] if masked else [False] * len(toks)
+        for tok, v, out in zip(toks, vals, outs, strict=True):
             a = min(abs(float(v)) / vmax, 1.0) * 0.85
             rgb = ("33,102,172" if v >= 0 else "178,24,43") if signed else "230,120,20"
-            spans.append(f"<span title='{html.escape(value_name)} {float(v):.3f}' "
+            layer = ("opacity:0.35;text-decoration:line-through;" if out else
+                     "outline:1px solid #333;" if masked else "")
+            state = " (left out of the loss)" if out else ""
+            spans.append(f"<span title='{html.escape(value_name)} {float(v):.3f}{state}' "
                          f"style='background:rgba({rgb},{a:.2f});padding:1px 2px;"
-                         f"margin:0 1px;border-radius:2px'>{html.escape(tok)}</span>")
+                         f"margin:0 1px;border-radius:2px;{layer}'>{html.escape(tok)}</span>")
         note = f" <span style='color:#666'>{html.escape(notes[i])}</span>" if notes else ""
         lines.append(f"<div style='font-family:monospace;line-height:1.7'>"
                      f"<span style='color:#666'>{html.escape(prompt)}</span>"
                      f"{''.join(spans)}{note}</div>")
     legend = ("blue = positive, red = negative" if signed else "darker = larger")
+    mask_legend = ("<div style='font-size:90%;color:#444'>mask: outlined = in the loss, "
+                   "<span style='opacity:0.35;text-decoration:line-through'>faded and struck"
+                   "</span> = left out of the loss</div>" if masked else "")
     return (f"<div><div style='font-size:90%;color:#444'>colour: {html.escape(value_name)} "
-            f"({legend}; |value| {vmax:.3g} = full colour)</div>{''.join(lines)}</div>")
+            f"({legend}; |value| {vmax:.3g} = full colour)</div>{mask_legend}"
+            f"{''.join(lines)}</div>")

@@ -388,6 +388,9 @@ class GRPO(Algorithm):
             "reward": float(batch.rewards.mean()),
             "frac_zero_advantage": float((adv_row.abs() < 1e-6).float().mean()),
             "frac_rows_kept": float(batch.keep.float().mean()),
+            # tokens in the loss (token_mask of the kept rows) per response token
+            "mask/kept_share": float((batch.mask & batch.keep.unsqueeze(-1)).sum()
+                                     / m.sum().clamp(min=1)),
             "completions/mean_length": float(s.lengths.float().mean()),
             "completions/clipped_ratio": float((~s.ended).float().mean()),
             "entropy": float(torch.where(m, s.entropies, 0.0).sum() / m.sum().clamp(min=1)),
