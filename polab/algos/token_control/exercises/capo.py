@@ -13,23 +13,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from polab.algos.token_control.exercises import Check
 
 ANSWERS = ("closer", "further")
-
-
-@dataclass(frozen=True)
-class Check:
-    """A checker's verdict: ``ok`` and what is right or wrong, in words."""
-
-    ok: bool
-    message: str
-
-    def __str__(self) -> str:
-        return ("✔ " if self.ok else "✘ ") + self.message
-
-    def _repr_markdown_(self) -> str:
-        return str(self)
 
 
 def median_kl_ratio(steps: Sequence[Mapping[str, float]]) -> float:

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 import torch
 
 from polab.algos.token_control.d3s import max_variance_subset
+from polab.algos.token_control.exercises import Check
 from polab.core.advantages import group_advantages
 
 
-def check_subset(rewards: Sequence[float], k: int, answer: Sequence[int]) -> tuple[bool, str]:
-    """``(right, explanation)`` for the learner's ``answer`` (``k`` distinct indices into the
+def check_subset(rewards: Sequence[float], k: int, answer: Sequence[int]) -> Check:
+    """The verdict on the learner's ``answer`` (``k`` distinct indices into the
     group ``rewards``): right when its advantages' variance is the largest any ``k`` rollouts
     of the group reach."""
     r = torch.as_tensor(rewards, dtype=torch.float64)
@@ -25,16 +26,16 @@ def check_subset(rewards: Sequence[float], k: int, answer: Sequence[int]) -> tup
     picked = sorted({int(i) for i in answer})
     if len(picked) != k or len(picked) != len(answer) or not all(0 <= i < len(r)
                                                                  for i in picked):
-        return False, (f"name {k} distinct rollouts, indices 0 to {len(r) - 1}; got "
-                       f"{list(answer)}")
+        return Check(False, f"name {k} distinct rollouts, indices 0 to {len(r) - 1}; got "
+                     f"{list(answer)}")
     best = max_variance_subset(adv.view(1, -1), k)[0]
     target = float(adv[best].var(unbiased=False))
     got = float(adv[picked].var(unbiased=False))
     chosen = best.nonzero().squeeze(1).tolist()
     if got >= target - 1e-9:
-        return True, (f"right: advantages {[round(float(adv[i]), 2) for i in picked]} have "
-                      f"the largest variance any {k} rollouts reach ({target:.3f}); the "
-                      f"sort-and-scan keeps {chosen}")
-    return False, (f"not the maximum: your rollouts' advantage variance is {got:.3f}, but "
-                   f"{chosen} reach {target:.3f}: the optimum takes rollouts from both ends "
-                   "of the sorted advantages (the j largest and k - j smallest)")
+        return Check(True, f"right: advantages {[round(float(adv[i]), 2) for i in picked]} have "
+                     f"the largest variance any {k} rollouts reach ({target:.3f}); the "
+                     f"sort-and-scan keeps {chosen}")
+    return Check(False, f"not the maximum: your rollouts' advantage variance is {got:.3f}, but "
+                 f"{chosen} reach {target:.3f}: the optimum takes rollouts from both ends "
+                 "of the sorted advantages (the j largest and k - j smallest)")

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 import torch
 
 from polab.algos.token_control.critic import egae
+from polab.algos.token_control.exercises import Check
 
 
 def check_egae(values: Sequence[float], lam: float, answer: Sequence[float],
-               zero_last: float) -> tuple[bool, str]:
-    """``(right, explanation)``: ``answer`` the EGAE advantages of a cut response with
+               zero_last: float) -> Check:
+    """The verdict on ``answer``, the EGAE advantages of a cut response with
     ``values`` ``V(s_0) … V(s_n)`` (n tokens, bootstrap ``V(s_n)``), ``zero_last`` the last
     token's advantage under ``truncated_adv="zero"``. Tolerance 1e-3."""
     v = torch.as_tensor([list(values)], dtype=torch.float64)
@@ -30,12 +31,12 @@ def check_egae(values: Sequence[float], lam: float, answer: Sequence[float],
     want = [round(float(a), 4) for a in adv]
     if any(abs(a - b) > 1e-3 for a, b in zip(answer, want, strict=True)):
         last = float(v[0, n] - v[0, n - 1])
-        return False, (f"EGAE gives {want}: δ_t = V(s_t+1) - V(s_t) (no reward before the "
-                       f"cut), the last one bootstrapped, δ_{n - 1} = {last:.4f}, then "
-                       f"A_t = δ_t + λ A_t+1")
+        return Check(False, f"EGAE gives {want}: δ_t = V(s_t+1) - V(s_t) (no reward before the "
+                     f"cut), the last one bootstrapped, δ_{n - 1} = {last:.4f}, then "
+                     f"A_t = δ_t + λ A_t+1")
     if abs(zero_last - float(zero)) > 1e-3:
-        return False, (f"advantages right; but with reward 0 at the cut the last token gets "
-                       f"0 - V(s_{n - 1}) = {float(zero):.4f}: the ablation calls every cut "
-                       "answer wrong")
-    return True, (f"right: {want}; and {float(zero):.4f} when the cut counts as a wrong end, "
-                  "which pushes long answers down whatever their quality")
+        return Check(False, f"advantages right; but with reward 0 at the cut the last token gets "
+                     f"0 - V(s_{n - 1}) = {float(zero):.4f}: the ablation calls every cut "
+                     "answer wrong")
+    return Check(True, f"right: {want}; and {float(zero):.4f} when the cut counts as a wrong end, "
+                 "which pushes long answers down whatever their quality")
