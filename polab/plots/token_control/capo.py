@@ -66,7 +66,8 @@ def kl_scatter_figure(steps: Sequence[Mapping[str, float]], title: str | None = 
     fig.update_layout(title=title or f"Predicted vs realised KL per step (median realised / "
                       f"predicted = {ratio:.3g}; {int((~ok).sum())} steps with a zero left out)",
                       xaxis={"title": "predicted KL (last layer, h fixed)", "type": "log"},
-                      yaxis={"title": "realised KL(π_before ‖ π_after)", "type": "log"})
+                      yaxis={"title": "realised KL(π_before ‖ π_after)", "type": "log"},
+                      legend={"orientation": "h", "y": -0.2})  # clear of the colour bar
     return fig
 
 
