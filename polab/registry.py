@@ -265,6 +265,7 @@ def _tc(name: str, module: str, cls: str, summary: str, paper: str, card: str,
 
 
 # chapter 04 entries (one line each) go here
+_tc("hapo-hetero", "hapo", "HAPO", "HAPO, entropy-aware temperature, advantage and clip per token", "Liu et al. 2025, From Uniform to Heterogeneous (HAPO)", "11_hapo_hetero.md", smoke=(("eval_every", 0), ("num_iterations", 2), ("generation_batch_size", 16), ("num_generations", 4), ("max_generation_rounds", 2)))  # noqa: E501
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

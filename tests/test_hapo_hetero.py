@@ -175,3 +175,15 @@ def test_exercise_checker_on_a_right_and_a_wrong_answer():
     bad = check_h_hat([abs(round(float(x), 3)) for x in right])  # the low side's sign lost
     assert not bad.ok and "sign" in bad.message
     assert not check_h_hat([0.0] * 3).ok
+
+
+def test_figures_show_the_branches_and_the_temperatures():
+    from polab.plots.token_control.hapo import branch_scatter, h_hat_temperature_histograms
+
+    view = {"ratio": torch.tensor([1.0, 1.5, 0.99, 0.5]),
+            "h_hat": torch.tensor([0.5, 0.5, -0.5, -0.5]), "branch": torch.tensor([0, 1, 2, 3])}
+    fig = branch_scatter(view)
+    assert [len(t.x) for t in fig.data[:4]] == [1, 1, 1, 1]
+    assert fig.data[4].name == "neutral zone" and min(fig.data[4].x) == pytest.approx(0.8)
+    hist = h_hat_temperature_histograms(view["h_hat"], None, 0.7)
+    assert set(hist.data[1].x) == {0.7}

@@ -24,6 +24,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.group.loop": ("LOOP", "LOOPConfig"),
     "polab.algos.group.spo": ("SPO", "SPOConfig"),
     "polab.algos.group.presets": ("PRESETS",),
+    "polab.algos.token_control.hapo": ("HAPO", "HAPOConfig"),
     "polab.algos.morl.config": ("CMORLConfig",),
     "polab.algos.morl.cmorl": ("CMORL", "LinearScalarisation"),
     "polab.algos.diffsim.hdpo": ("HDPO", "HDPOConfig", "InventoryReinforce",
