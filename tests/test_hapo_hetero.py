@@ -47,6 +47,13 @@ def test_h_hat_on_a_hand_list():
           [0.5, -0.5, -1.0], tol=1e-5)
 
 
+def test_as_code_low_side_is_positive():
+    """The authors' compute_entropy_h divides the low side by min(h) itself: ĥ >= 0."""
+    e = torch.tensor([-3.0, -2.0, -1.0, 0.0, 1.0])
+    h, _ = normalized_entropy(e.exp(), torch.ones(5, dtype=torch.bool), 0.8, "as_code")
+    close(h, [1.0, 2 / 3, 1 / 3, 0.0, 1.0], tol=1e-5)
+
+
 def test_pivot_moves_the_zero():
     e = torch.tensor([-3.0, -2.0, -1.0, 0.0, 1.0])
     h, _ = normalized_entropy(e.exp(), torch.ones(5, dtype=torch.bool), pivot=0.5)
@@ -153,6 +160,7 @@ def test_sampler_uses_last_batch_statistics_and_checkpoints_them():
 
 @pytest.mark.parametrize("changes, field", [
     ({"dual_clip_c": 0.5}, "dual_clip_c"), ({"adv_norm": "group"}, "adv_norm"),
+    ({"low_entropy_sign": "positive"}, "low_entropy_sign"),
     ({"entropy_pivot": 1.5}, "entropy_pivot"), ({"temperature_tau": -0.1}, "temperature_tau"),
     ({"clip_alpha": 3.0}, "clip_alpha"), ({"adv_beta": -1.0}, "adv_beta"),
     ({"importance_sampling_level": "sequence", "loss_type": "grpo"},

@@ -30,12 +30,15 @@ What this version keeps and changes (read against the authors' code):
 
 1. **Sign of ĥ below the pivot.** ``compute_entropy_h`` sets ``scale_neg = 1 / min(h_neg)``, a
    negative number, so ``h · scale_neg`` is *positive* for low-entropy tokens and the code's ĥ
-   lies in [0, 1] (the lowest-entropy token gets ĥ = 1, like the highest). The paper and the
-   card say ĥ ∈ [−1, 1] with ĥ < 0 below the pivot, and every component is written for that
+   lies in [0, 1] (the lowest-entropy token gets ĥ = 1, like the highest). The card says
+   ĥ ∈ [−1, 1] with ĥ < 0 below the pivot, and every component is described for that
    (wider lower clip and damped advantage when ĥ ≤ 0); polab follows the card:
-   ``h / |min(h_neg)|``. The rest of ``compute_entropy_h`` is kept: log-entropy clamped at
-   1e-8, the pivot as a ``"nearest"`` quantile over the response tokens, the RMS about the
-   pivot (variance clamped at 1e-8), each side's extreme clamped at ±1e-8.
+   ``h / |min(h_neg)|``, and ``low_entropy_sign="as_code"`` runs the code's version (then
+   almost every token has ĥ > 0: hotter sampling, a wider *upper* clip and an amplified
+   advantage outside the neutral zone nearly everywhere). The rest of ``compute_entropy_h``
+   is kept: log-entropy clamped at 1e-8, the pivot as a ``"nearest"`` quantile over the
+   response tokens, the RMS about the pivot (variance clamped at 1e-8), each side's extreme
+   clamped at ±1e-8.
 2. **Which entropies.** In the loss, ĥ is computed per minibatch from the current forward's
    entropies (as verl's ``compute_policy_loss``); the sampler's statistics are those of the
    last training batch's sampled tokens (at the base temperature) — the card's "stored from the
@@ -67,6 +70,7 @@ from polab.config import param
 from polab.lm.generate import Samples, generate, log_softmax_entropy
 
 AdvNorm = Literal["token", "sequence"]
+LowSide = Literal["negative", "as_code"]
 NO_STATS = torch.zeros(0)
 """Sampler statistics before the first update: none, so the sampler keeps the fixed T."""
 BRANCHES = ("high H, neutral: A", "high H, outside: A·(1+βĥ)", "low H, neutral: A·(1+βĥ)",
@@ -77,11 +81,13 @@ BRANCHES = ("high H, neutral: A", "high H, outside: A·(1+βĥ)", "low H, neutra
 # --- the math (card 11, "Core update") ----------------------------------------------------------
 
 def entropy_statistics(entropy: torch.Tensor, mask: torch.Tensor, pivot: float,
-                       eps: float = 1e-8) -> torch.Tensor:
+                       eps: float = 1e-8, low_side: LowSide = "negative") -> torch.Tensor:
     """Card 11, normalised entropy score: ``(m, std, scale_pos, scale_neg)`` of the tokens on
     ``mask`` — ``e = log(max(H, eps))``, ``m`` its ``pivot`` quantile (nearest rank, as verl),
     ``std = sqrt(mean((e - m)^2))``, ``scale_pos = 1 / max(h_pos)`` and
-    ``scale_neg = 1 / |min(h_neg)|`` of ``h = (e - m) / std`` (extremes clamped at ±eps)."""
+    ``scale_neg = 1 / |min(h_neg)|`` of ``h = (e - m) / std`` (extremes clamped at ±eps).
+    ``low_side="as_code"`` takes the authors' ``scale_neg = 1 / min(h_neg)`` (negative), so
+    ĥ comes out positive below the pivot too (module docstring, item 1)."""
     mask = mask.bool()
     e = torch.log(entropy.float().clamp_min(eps))
     if not mask.any():
@@ -91,7 +97,7 @@ def entropy_statistics(entropy: torch.Tensor, mask: torch.Tensor, pivot: float,
     h = (e - m) / std
     pos = torch.where(mask & (h > 0), h, 0.0).max().clamp_min(eps)
     neg = torch.where(mask & (h < 0), h, 0.0).min().clamp_max(-eps)
-    return torch.stack([m, std, 1.0 / pos, -1.0 / neg])
+    return torch.stack([m, std, 1.0 / pos, (1.0 if low_side == "as_code" else -1.0) / neg])
 
 
 def h_hat(entropy: torch.Tensor, stats: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -103,11 +109,12 @@ def h_hat(entropy: torch.Tensor, stats: torch.Tensor, eps: float = 1e-8) -> torc
     return torch.where(h > 0, h * scale_pos, h * scale_neg).clamp(-1.0, 1.0)
 
 
-def normalized_entropy(entropy: torch.Tensor, mask: torch.Tensor, pivot: float = 0.8
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def normalized_entropy(entropy: torch.Tensor, mask: torch.Tensor, pivot: float = 0.8,
+                       low_side: LowSide = "negative") -> tuple[torch.Tensor, torch.Tensor]:
     """``(ĥ, stats)``: card 11's score of every token from the statistics of the tokens on
-    ``mask``; 0 at the pivot quantile, 1 at the highest entropy, −1 at the lowest."""
-    stats = entropy_statistics(entropy, mask, pivot)
+    ``mask``; 0 at the pivot quantile, 1 at the highest entropy, −1 at the lowest (+1 with
+    ``low_side="as_code"``)."""
+    stats = entropy_statistics(entropy, mask, pivot, low_side=low_side)
     return h_hat(entropy, stats), stats
 
 
@@ -198,6 +205,10 @@ class HAPOConfig(GRPOConfig):
     entropy_pivot: float = param(0.8, help="quantile of the log-entropy where ĥ = 0 (most "
                                  "tokens fall below it)", low=0.5, high=0.95,
                                  paper="HAPO recipe: 0.8")
+    low_entropy_sign: LowSide = param(
+        "negative", help="ĥ below the pivot: 'negative' (paper and card, ĥ in [-1, 0]) or "
+        "'as_code' (the authors' code: scale_neg = 1/min h flips it to (0, 1])",
+        choices=("negative", "as_code"), paper="HAPO code, core_algos.compute_entropy_h")
     adv_norm: AdvNorm = param("token", help="component 2: length-weighted (token-level) "
                               "group mean and std, or GRPO's per-response ones ('sequence')",
                               choices=("token", "sequence"), paper="Liu et al. 2025 (HAPO) §3.2")
@@ -294,7 +305,7 @@ class HAPO(GRPO):
         if c.dual_clip_c > 0:
             inputs["dual_clip"] = c.dual_clip_c
         m = batch.mask
-        h = (normalized_entropy(entropy, m, c.entropy_pivot)[0] if m.any()
+        h = (normalized_entropy(entropy, m, c.entropy_pivot, c.low_entropy_sign)[0] if m.any()
              else torch.zeros_like(entropy))
         ratio = torch.exp(torch.where(m, logp - old, 0.0))
         eps_low, eps_high = (adaptive_clip_ranges(h, c.epsilon, c.epsilon_high, c.clip_alpha)
@@ -339,5 +350,6 @@ class HAPO(GRPO):
         if c.adv_norm == "token":
             out["hapo/fallback_groups"] = self._fallback_share
         if m.any():
-            self.entropy_stats = entropy_statistics(s.entropies, m, c.entropy_pivot)
+            self.entropy_stats = entropy_statistics(s.entropies, m, c.entropy_pivot,
+                                                    low_side=c.low_entropy_sign)
         return out
