@@ -25,7 +25,9 @@ One ``step()``, top to bottom:
 The six names in ``code`` are the **hooks**: plain methods, so a later chapter subclasses
 ``GRPO`` (or assigns a function to the instance) and changes one of them — budgets or hints in
 ``build_groups``, shaped rewards in ``compute_rewards``, per-token advantages in
-``compute_advantages``, token selections in ``token_mask``, new loss terms in ``extra_loss``.
+``compute_advantages``, token selections in ``token_mask``, new loss terms in ``extra_loss``;
+``surrogate_inputs`` may replace the surrogate's advantages and clip ranges by per-token ones
+(HAPO, chapter 04).
 ``polab.algos.group.loop`` and ``polab.algos.group.spo`` are built that way.
 
 What this version keeps and changes:
