@@ -49,9 +49,12 @@ What this version keeps and changes (read against the authors' code):
 4. **Dual clip** ``c = 10`` is the card's recipe value; verl's ``compute_policy_loss`` default is
    3. Base clips 0.2 / 0.2 (the card's recipe; DAPO-lite keeps clip-higher 0.28).
 5. **Scale.** 32 prompts × 8 completions of ≤ 64 tokens on the tiny ``addition-scratch`` base,
-   lr 3e-4, 2 epochs per batch (so ratios move and the clip ranges matter), not 512 × 16 of
-   10k tokens at lr 1e-6; no overlong penalty (the task's own limit, 63 tokens, fills the
-   64-token budget, so no buffer fits beyond it).
+   lr 3e-4, 2 epochs of one full-batch step (so ratios move and the clip ranges matter), where
+   the recipe (``recipe/qwen2.5_math_7b.sh``, read) takes 512 × 16 of ≤ 10k tokens at lr 1e-6
+   in one epoch of 16 minibatches; no overlong penalty (the task's own limit, 63 tokens, fills
+   the 64-token budget, so no buffer fits beyond it); held-out pass@1 is greedy (the recipe
+   validates with 8 samples at T = 0.5, top-p 0.7). The recipe's HAPO values (τ = 0.05,
+   pivot 0.8, α = β = 1, clips 0.2 / 0.2, ``clip_ratio_c = 10``) are the defaults here.
 
 Taught in notebooks/04_token_level_control.ipynb.
 """
