@@ -152,6 +152,9 @@ def test_sampler_uses_last_batch_statistics_and_checkpoints_them():
     assert m1["logprob_mismatch"] < 1e-4  # the trainer scores at the base temperature
     assert {"hapo/clip_frac_high_entropy", "hapo/clip_frac_low_entropy", "hapo/branch_1",
             "clip_ratio/dual_mean"} <= set(m1)
+    from polab.plots.token_control.hapo import h_hat_token_html
+    page = h_hat_token_html(algo.last_batch, algo.tokenizer, algo.entropy_stats, [0, 1])
+    assert "ĥ (entropy score)" in page and "mean T_t" in page
     state = algo.state_dict()
     other = HAPO(HAPOConfig(seed=1, **TINY), "addition-scratch")
     other.load_state_dict(state)

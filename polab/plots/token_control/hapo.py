@@ -1,19 +1,22 @@
 """HAPO's figures (card 11; notebooks/04_token_level_control.ipynb): entropy against
 completions sampled for HAPO and its baselines, the (ratio, ĥ) plane coloured by the advantage
-branch each token took, and the histograms of ĥ and of the per-token sampling temperatures."""
+branch each token took, the histograms of ĥ and of the per-token sampling temperatures, and
+completions with each token coloured by its ĥ."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from polab.algos.token_control.hapo import BRANCHES
+from polab.algos.group.batch import GroupBatch
+from polab.algos.token_control.hapo import BRANCHES, h_hat
+from polab.lm.tokenizer import CharTokenizer
 from polab.plots.base import COLORS, Chart
-from polab.plots.group import LM_CHARTS, X_LABEL
+from polab.plots.group import LM_CHARTS, X_LABEL, token_html
 from polab.train import History
 
 HAPO_CHARTS = (
@@ -99,3 +102,23 @@ def h_hat_temperature_histograms(h: torch.Tensor, temperatures: torch.Tensor | N
                       title=f"Entropy scores and sampling temperatures (base T = "
                             f"{base_temperature:g})")
     return fig
+
+
+def h_hat_token_html(batch: GroupBatch, tokenizer: CharTokenizer, stats: torch.Tensor,
+                     rows: Sequence[int]) -> str:
+    """Completions ``rows`` of ``batch`` as HTML, each token coloured by its ĥ under ``stats``
+    (the trainer's ``entropy_stats``, computed from that batch): blue above the pivot (forks),
+    red below (format); hover shows ĥ and, if the batch was drawn adaptively, T_t."""
+    s, index = batch.samples, torch.as_tensor(list(rows))
+    mask = s.completion_mask[index].cpu()
+    ids = s.completion_ids[index].cpu()
+    h = h_hat(s.entropies[index], stats).cpu()
+    notes = [f"reward {r:g}" for r in batch.rewards[index].cpu().tolist()]
+    if s.temperatures is not None:
+        temps = s.temperatures[index].cpu()
+        notes = [f"{n}, mean T_t {float(t[m].mean()):.3f}"
+                 for n, t, m in zip(notes, temps, mask, strict=True)]
+    tokens = [[tokenizer.itos[int(t)] for t in r[m]] for r, m in zip(ids, mask, strict=True)]
+    return token_html([batch.problems.prompts[i] for i in index.tolist()], tokens,
+                      [v[m].tolist() for v, m in zip(h, mask, strict=True)], notes,
+                      value_name="ĥ (entropy score)", vmax=1.0)
