@@ -271,6 +271,10 @@ _tc("capo", "capo", "CAPO", "CAPO, curvature-aware token masking before each ste
 _tc("d3s", "d3s", "D3S", "D^3S, max-variance rollouts and top |A|·H tokens",
     "Wang et al. 2025, Learning More with Less (D^3S)", "15_d3s.md",
     smoke=(("generation_batch_size", 16), ("num_iterations", 2), ("max_completion_length", 64)))
+_tc("hapo-hetero", "hapo", "HAPO", "HAPO, entropy-aware temperature, advantage and clip per token",
+    "Liu et al. 2025, From Uniform to Heterogeneous (HAPO)", "11_hapo_hetero.md",
+    smoke=(("eval_every", 0), ("num_iterations", 2), ("generation_batch_size", 16),
+           ("num_generations", 4), ("max_generation_rounds", 2)))
 _tc("ppo-lm", "ppo_lm", "PPOLM", "synchronous PPO with a critic on the LM, T-PPO's baseline",
     "Ouyang et al. 2022, Training language models to follow instructions", "08_tppo.md",
     (("generation_batch_size", 4), ("value_warmup", 0), ("eval_every", 0),

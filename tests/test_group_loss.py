@@ -105,6 +105,26 @@ def test_per_token_clip_ranges():
     close(out["clip_ratio/low_mean"], 0.0)
 
 
+def test_dual_clip_bounds_negative_advantage_tokens():
+    """Dual clip (verl's clip_ratio_c, HAPO card 11): for A < 0, L = min(L, -A c). Ratios 12
+    and 2 with A = -1 and ε = 0.2: the PPO loss is w A's negative, 12 and 2; with c = 10 the
+    first becomes 10 and the second stays 2; with A > 0 nothing changes."""
+    logp = torch.log(torch.tensor([[12.0, 2.0, 12.0]])).requires_grad_()
+    old = torch.zeros(1, 3)
+    adv = torch.tensor([[-1.0, -1.0, 1.0]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    plain = clipped_surrogate_loss(logp, old, adv, mask, loss_type="bnpo")
+    close(plain["loss"], (12.0 + 2.0 - 1.2) / 3)
+    out = clipped_surrogate_loss(logp, old, adv, mask, loss_type="bnpo", dual_clip=10.0)
+    close(out["loss"], (10.0 + 2.0 - 1.2) / 3)
+    close(out["clip_ratio/dual_mean"], 1 / 3)
+    out["loss"].backward()
+    assert logp.grad[0, 0] == 0.0 and logp.grad[0, 1] != 0.0  # the capped token stops pushing
+    assert "clip_ratio/dual_mean" not in plain
+    with pytest.raises(ValueError, match="dual_clip"):
+        clipped_surrogate_loss(logp, old, adv, mask, dual_clip=1.0)
+
+
 def test_loop_clip_interval_is_one_over_one_plus_eps():
     low, high = loop_clip_epsilons(0.1)
     close(torch.tensor(1 - low), 1 / 1.1, tol=1e-12)

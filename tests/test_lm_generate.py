@@ -143,3 +143,59 @@ def test_force_hook_inserts_tokens_marked_as_tool_output(base, mixed_prompts):
     assert (s.completion_ids[alive_at_1, 1] == digit7).all()
     assert (s.logprobs[:, 1] == 0).all()
     assert torch.equal(s.loss_mask, s.completion_mask & ~s.tool_mask)
+
+
+# --- per-token temperature hook (HAPO's adaptive temperature, chapter 04) ------------------
+
+def test_constant_temperature_fn_gives_generate_numbers_exactly(base, mixed_prompts):
+    model, tok, _ = base
+    ids, mask = mixed_prompts
+    for temperature in (1.0, 0.7):
+        kw = dict(max_new_tokens=6, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                  temperature=temperature)
+        plain = generate(model, ids, mask, generator=torch.Generator().manual_seed(0), **kw)
+        hooked = generate(model, ids, mask, generator=torch.Generator().manual_seed(0),
+                          temperature_fn=lambda z, t=temperature: torch.full(
+                              (z.shape[0],), t), **kw)
+        for name in ("completion_ids", "completion_mask", "logprobs", "entropies", "ended"):
+            assert torch.equal(getattr(plain, name), getattr(hooked, name)), name
+        assert plain.temperatures is None and plain.sample_logprobs is None
+        m = hooked.loss_mask
+        assert torch.equal(hooked.temperatures[m], torch.full_like(hooked.temperatures[m],
+                                                                   temperature))
+        assert torch.equal(hooked.sample_logprobs, hooked.logprobs)
+
+
+def test_temperature_fn_keeps_base_temperature_logprobs(base, mixed_prompts):
+    """Tokens drawn at T_t = 0.5 or 1.5 by row; ``logprobs`` are the base (T = 1) ones the
+    trainer recomputes, ``sample_logprobs`` those at T_t; rows and rounds keep both."""
+    from polab.algos.group.batch import select_samples
+    from polab.algos.group.dapo import concat_samples
+    model, tok, _ = base
+    ids, mask = mixed_prompts
+    row_t = torch.where(torch.arange(len(ids)) % 2 == 0, 0.5, 1.5)
+    s = generate(model, ids, mask, max_new_tokens=6, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                 temperature=1.0, generator=torch.Generator().manual_seed(0),
+                 temperature_fn=lambda z: row_t)
+    m = s.loss_mask
+    logp, entropy = completion_logprobs(model, s, 1.0)
+    _float32_close(logp[m].detach(), s.logprobs[m], model, s, 1.0)
+    _float32_close(entropy[m].detach(), s.entropies[m], model, s, 1.0)
+    P = s.prompt_ids.shape[1]
+    z = model(s.ids, s.attention_mask)[:, P - 1:-1].detach()
+    tempered = torch.log_softmax(z / row_t[:, None, None], -1).gather(
+        -1, s.completion_ids[..., None]).squeeze(-1)
+    _float32_close(tempered[m], s.sample_logprobs[m], model, s, 0.5)
+    assert torch.equal(s.temperatures[m], row_t[:, None].expand_as(m)[m])
+    assert not (s.sample_logprobs[m] == s.logprobs[m]).all()
+    index = torch.tensor([3, 0])
+    picked = select_samples(s, index)
+    assert torch.equal(picked.temperatures, s.temperatures[index])
+    joined = concat_samples([s, picked], tok.pad_id)
+    assert torch.equal(joined.sample_logprobs[:len(ids)], s.sample_logprobs)
+    with pytest.raises(ValueError, match="temperature_fn needs"):
+        generate(model, ids, mask, max_new_tokens=2, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                 temperature=0.0, temperature_fn=lambda z: row_t)
+    plain = generate(model, ids, mask, max_new_tokens=2, eos_id=tok.eos_id, pad_id=tok.pad_id)
+    with pytest.raises(ValueError, match="temperatures"):
+        concat_samples([s, plain], tok.pad_id)

@@ -28,6 +28,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.token_control.tppo": ("TPPO", "TPPOConfig"),
     "polab.algos.token_control.ppo_lm": ("PPOLM", "PPOLMConfig"),
     "polab.algos.token_control.d3s": ("D3S", "D3SConfig"),
+    "polab.algos.token_control.hapo": ("HAPO", "HAPOConfig"),
     "polab.algos.morl.config": ("CMORLConfig",),
     "polab.algos.morl.cmorl": ("CMORL", "LinearScalarisation"),
     "polab.algos.diffsim.hdpo": ("HDPO", "HDPOConfig", "InventoryReinforce",

@@ -13,7 +13,11 @@ forward over ``prompt + completion`` (what GRPO's ratio needs).
 
 Log-probs and entropies are those of the *sampling* distribution ``softmax(logits / T)``
 (TRL divides the logits by the temperature in the same way); with ``T = 0`` they are those of
-``softmax(logits)``. Taught in notebooks/03_grpo_family.ipynb.
+``softmax(logits)``. With a ``temperature_fn`` (HAPO's adaptive temperature, chapter 04) each
+token is drawn at its own temperature ``T_t``, while ``logprobs`` and ``entropies`` stay those
+of ``softmax(logits / T)`` at the base ``temperature`` (what the trainer recomputes);
+``Samples.temperatures`` and ``Samples.sample_logprobs`` keep ``T_t`` and the log-probs of the
+distribution the token was actually drawn from. Taught in notebooks/03_grpo_family.ipynb.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ ForceFn = Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.
 """``force(step, completion_so_far, sampled) -> (tokens, forced)``: a hook that may replace the
 sampled tokens (e.g. a tool's output inserted by the environment). ``forced`` marks the rows
 whose token was replaced; they go into ``tool_mask`` and carry no log-prob."""
+
+TemperatureFn = Callable[[torch.Tensor], torch.Tensor]
+"""``temperature_fn(logits) -> temperatures``: ``(B, V)`` next-token logits to ``(B,)`` positive
+sampling temperatures, called once per generation step (HAPO's adaptive temperature)."""
 
 
 @dataclass
@@ -48,6 +56,8 @@ class Samples:
     logprobs: torch.Tensor          # (B, N) log π(token) at sampling time; 0 off loss_mask
     entropies: torch.Tensor         # (B, N) entropy of the sampling distribution; 0 off loss_mask
     ended: torch.Tensor             # (B,) True where <eos> was emitted (False: truncated)
+    temperatures: torch.Tensor | None = None     # (B, N) T_t per token with a temperature_fn
+    sample_logprobs: torch.Tensor | None = None  # (B, N) log-prob at T_t (temperature_fn only)
 
     @property
     def loss_mask(self) -> torch.Tensor:
@@ -83,26 +93,47 @@ def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Gene
     Sampling is the Gumbel-max trick, ``argmax(log p - log(-log u))``, one op per step.
     """
     logp_all, entropy = log_softmax_entropy(logits, temperature)
-    if temperature == 0:
-        token = logp_all.argmax(-1)
-    else:
-        u = torch.rand(logp_all.shape, generator=generator, device=logp_all.device)
-        token = (logp_all - torch.log(-torch.log(u.clamp_min(1e-20)))).argmax(-1)
+    token = logp_all.argmax(-1) if temperature == 0 else _gumbel_max(logp_all, generator)
     return token, logp_all.gather(-1, token[:, None]).squeeze(-1), entropy
+
+
+def _gumbel_max(logp_all: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row from ``softmax(logp_all)``: ``argmax(log p - log(-log u))``."""
+    u = torch.rand(logp_all.shape, generator=generator, device=logp_all.device)
+    return (logp_all - torch.log(-torch.log(u.clamp_min(1e-20)))).argmax(-1)
+
+
+def sample_token_tempered(logits: torch.Tensor, temperatures: torch.Tensor, temperature: float,
+                          generator: torch.Generator | None
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(token, log-prob, entropy, sampling log-prob)`` per row: the token is drawn from
+    ``softmax(logits / temperatures[:, None])`` (per-row temperatures), the log-prob and the
+    entropy are those of ``softmax(logits / temperature)`` at the base temperature. With every
+    per-row temperature equal to ``temperature`` it draws what :func:`sample_token` draws."""
+    logp_sample = torch.log_softmax(logits.float() / temperatures[:, None], -1)
+    token = _gumbel_max(logp_sample, generator)
+    logp_all, entropy = log_softmax_entropy(logits, temperature)
+    pick = token[:, None]
+    return (token, logp_all.gather(-1, pick).squeeze(-1), entropy,
+            logp_sample.gather(-1, pick).squeeze(-1))
 
 
 @torch.no_grad()
 def generate(model: GPT, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor | None = None, *,
              max_new_tokens: int, eos_id: int, pad_id: int, temperature: float = 1.0,
              generator: torch.Generator | None = None, kv_cache: bool = True,
-             force: ForceFn | None = None) -> Samples:
+             force: ForceFn | None = None, temperature_fn: TemperatureFn | None = None
+             ) -> Samples:
     """Sample completions for a batch of left-padded prompts; see the module docstring.
 
     ``prompt_mask`` (True on real tokens) may be omitted when no prompt is padded. The
-    generator must live on the model's device.
+    generator must live on the model's device. ``temperature_fn`` sets each step's per-row
+    sampling temperatures (``Samples.temperatures``); it needs ``temperature > 0``.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
+    if temperature_fn is not None and temperature <= 0:
+        raise ValueError(f"temperature_fn needs a base temperature > 0, got {temperature}")
     B, P = prompt_ids.shape
     dev = prompt_ids.device
     if prompt_mask is None:
@@ -118,12 +149,20 @@ def generate(model: GPT, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor | N
     completion_mask, tool_mask = (torch.zeros((B, max_new_tokens), dtype=torch.bool, device=dev)
                                   for _ in range(2))
     logprobs, entropies = (torch.zeros((B, max_new_tokens), device=dev) for _ in range(2))
+    temps = sample_logps = None
+    if temperature_fn is not None:
+        temps, sample_logps = (torch.zeros((B, max_new_tokens), device=dev) for _ in range(2))
 
     cache = model.new_cache(B, P + max_new_tokens) if kv_cache else None
     logits = model(prompt_ids, prompt_mask if padded else None, cache)[:, -1]
     steps = 0
     for t in range(max_new_tokens):  # the one loop: over generation steps
-        token, logp, entropy = sample_token(logits, temperature, generator)
+        if temperature_fn is None:
+            token, logp, entropy = sample_token(logits, temperature, generator)
+        else:
+            t_row = temperature_fn(logits)
+            token, logp, entropy, logp_t = sample_token_tempered(logits, t_row, temperature,
+                                                                 generator)
         forced = torch.zeros_like(alive)
         if force is not None:
             token, forced = force(t, ids[:, P:P + t], token)
@@ -134,6 +173,9 @@ def generate(model: GPT, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor | N
         chosen = alive & ~forced
         logprobs[:, t] = torch.where(chosen, logp, 0.0)
         entropies[:, t] = torch.where(chosen, entropy, 0.0)
+        if temps is not None:
+            temps[:, t] = torch.where(chosen, t_row, 0.0)
+            sample_logps[:, t] = torch.where(chosen, logp_t, 0.0)
         alive = alive & (token != eos_id)
         steps = t + 1
         if steps == max_new_tokens or not bool(alive.any()):
@@ -146,7 +188,9 @@ def generate(model: GPT, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor | N
             logits = model(ids[:, :seen], step_mask)[:, -1]
     n = slice(0, steps)
     return Samples(prompt_ids, prompt_mask, ids[:, P:P + steps], completion_mask[:, n],
-                   tool_mask[:, n], logprobs[:, n], entropies[:, n], ~alive)
+                   tool_mask[:, n], logprobs[:, n], entropies[:, n], ~alive,
+                   None if temps is None else temps[:, n],
+                   None if sample_logps is None else sample_logps[:, n])
 
 
 def completion_logprobs(model: GPT, samples: Samples, temperature: float = 1.0

@@ -62,5 +62,6 @@ class GroupBatch:
 
 
 def select_samples(samples: Samples, index: torch.Tensor) -> Samples:
-    """The rows ``index`` of every tensor of a :class:`Samples`."""
-    return Samples(**{f.name: getattr(samples, f.name)[index] for f in fields(samples)})
+    """The rows ``index`` of every tensor of a :class:`Samples` (absent fields stay None)."""
+    return Samples(**{f.name: None if getattr(samples, f.name) is None
+                      else getattr(samples, f.name)[index] for f in fields(samples)})

@@ -109,7 +109,8 @@ def concat_samples(parts: Sequence[Samples], pad_id: int) -> Samples:
     """Stack :class:`Samples` of several generation rounds: prompts left-padded (``pad_id``,
     mask False) and completions right-padded (``pad_id``, masks False, log-probs and
     entropies 0) to the widest round. Positions count real tokens, so padding changes no
-    log-prob beyond float rounding."""
+    log-prob beyond float rounding. An optional field (``temperatures``) absent in every round
+    stays None."""
     if len(parts) == 1:
         return parts[0]
     width_p = max(s.prompt_ids.shape[1] for s in parts)
@@ -124,5 +125,12 @@ def concat_samples(parts: Sequence[Samples], pad_id: int) -> Samples:
         value = pad_id if name == "completion_ids" else (False if x.dtype == torch.bool else 0.0)
         return F.pad(x, (0, width_c - x.shape[1]), value=value)
 
-    return Samples(**{f.name: torch.cat([widen(f.name, getattr(s, f.name)) for s in parts])
-                      for f in fields(Samples)})
+    def join(name: str) -> torch.Tensor | None:
+        xs = [getattr(s, name) for s in parts]
+        if all(x is None for x in xs):
+            return None
+        if any(x is None for x in xs):
+            raise ValueError(f"Samples field {name!r} is set in some rounds only")
+        return torch.cat([widen(name, x) for x in xs])
+
+    return Samples(**{f.name: join(f.name) for f in fields(Samples)})

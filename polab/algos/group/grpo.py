@@ -25,7 +25,9 @@ One ``step()``, top to bottom:
 The six names in ``code`` are the **hooks**: plain methods, so a later chapter subclasses
 ``GRPO`` (or assigns a function to the instance) and changes one of them — budgets or hints in
 ``build_groups``, shaped rewards in ``compute_rewards``, per-token advantages in
-``compute_advantages``, token selections in ``token_mask``, new loss terms in ``extra_loss``.
+``compute_advantages``, token selections in ``token_mask``, new loss terms in ``extra_loss``;
+``surrogate_inputs`` may replace the surrogate's advantages and clip ranges by per-token ones
+(HAPO, chapter 04).
 ``polab.algos.group.loop`` and ``polab.algos.group.spo`` are built that way.
 
 What this version keeps and changes:
@@ -354,8 +356,9 @@ class GRPO(Algorithm):
         logp, entropy = self.score(batch.samples)
         old = self.old_logprobs(batch, logp)
         terms = clipped_surrogate_loss(
-            logp, old, batch.advantages, batch.mask, epsilon=c.epsilon,
-            epsilon_high=c.epsilon_high, importance_sampling_level=c.importance_sampling_level,
+            logp, old, mask=batch.mask, **self.surrogate_inputs(batch, logp.detach(), old,
+                                                                 entropy.detach()),
+            importance_sampling_level=c.importance_sampling_level,
             loss_type=c.loss_type, max_completion_length=self.max_new_tokens,
             normalizer=batch.loss_normalizer, beta=c.beta,
             ref_logp=batch.ref_logp, entropy=entropy if c.entropy_coef > 0 else None,
@@ -371,6 +374,14 @@ class GRPO(Algorithm):
                 k3 = torch.expm1(to_sampler) - to_sampler
                 terms["approx_kl"] = torch.where(m, k3, 0.0).sum() / active
         return terms
+
+    def surrogate_inputs(self, batch: GroupBatch, logp: torch.Tensor, old: torch.Tensor,
+                         entropy: torch.Tensor) -> dict[str, Any]:
+        """The advantages and clip ranges of the surrogate: ``batch.advantages`` and the
+        config's ``epsilon`` / ``epsilon_high``. A variant may return per-token ones computed
+        from the current (detached) ``logp``, ``old`` and ``entropy``, and ``dual_clip``."""
+        return {"advantages": batch.advantages, "epsilon": self.config.epsilon,
+                "epsilon_high": self.config.epsilon_high}
 
     def old_logprobs(self, batch: GroupBatch, logp: torch.Tensor) -> torch.Tensor:
         """``log π_old`` of the ratio ``w = π_θ / π_old``: the sampler's log-probs (GRPO's

@@ -119,6 +119,7 @@ def clipped_surrogate_loss(
     max_completion_length: int | None = None, normalizer: float | torch.Tensor | None = None,
     beta: float = 0.0, ref_logp: torch.Tensor | None = None,
     entropy: torch.Tensor | None = None, entropy_coef: float = 0.0,
+    dual_clip: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """The clipped surrogate of the GRPO family (TRL ``GRPOTrainer._compute_loss``).
 
@@ -134,13 +135,18 @@ def clipped_surrogate_loss(
     ranges; :func:`loop_clip_epsilons` gives LOOP's ``[1/(1+ε), 1+ε]``. ``beta > 0`` needs
     ``ref_logp``; the ``kl`` metric is reported whenever ``ref_logp`` is given.
     ``entropy`` (B, T), with gradient, adds a bonus (polab's hook; TRL has none).
+    ``dual_clip = c > 1`` bounds the loss of a negative-advantage token by ``-A·c`` (dual-clip
+    PPO, Ye et al. 2020; verl's ``clip_ratio_c``, HAPO card 11): ``L_t = min(L_t, -A c)`` for
+    ``A < 0``, so a ratio far above ``1 + ε_high`` no longer pushes without bound.
 
     Returns ``loss``, ``loss_policy``, ``approx_kl`` (k3 of π_old ‖ π_θ per token, as PPO
     logs it) and TRL's ``clip_ratio/low_mean`` (share of active tokens with ``w < 1-ε_low``
     and ``A < 0``), ``clip_ratio/high_mean`` (``w > 1+ε_high`` and ``A > 0``),
     ``clip_ratio/region_mean`` (either); plus ``loss_kl`` and ``kl`` with ``ref_logp``, and
-    ``loss_entropy`` and ``entropy`` with ``entropy``. With a sequence-level ratio the clip
-    shares count sequences (TRL counts every row; polab only rows with an active token).
+    ``loss_entropy`` and ``entropy`` with ``entropy``, ``clip_ratio/dual_mean`` (share of
+    active tokens with ``A < 0`` and ``w > c``) with ``dual_clip``. With a sequence-level
+    ratio the clip shares count sequences (TRL counts every row; polab only rows with an
+    active token).
     """
     mask = mask.bool()
     # zero the padding first: -inf / nan there would poison the gradient through torch.where
@@ -154,7 +160,12 @@ def clipped_surrogate_loss(
     log_w = log_importance_weights(logp, old_logp, mask, importance_sampling_level)
     ratio = torch.exp(log_w)
     clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
-    per_token = -torch.min(ratio * adv, clipped * adv).expand_as(logp)
+    per_token = -torch.min(ratio * adv, clipped * adv)
+    if dual_clip is not None:
+        if not dual_clip > 1.0:
+            raise ValueError(f"dual_clip={dual_clip} must be > 1 (or None for no dual clip)")
+        per_token = torch.where(adv < 0, torch.minimum(per_token, -adv * dual_clip), per_token)
+    per_token = per_token.expand_as(logp)
     loss_policy = aggregate(per_token, mask, loss_type,
                             max_completion_length=max_completion_length, normalizer=normalizer)
     out = {"loss_policy": loss_policy}
@@ -189,6 +200,9 @@ def clipped_surrogate_loss(
         out["clip_ratio/low_mean"] = _masked_mean(low.float(), active)
         out["clip_ratio/high_mean"] = _masked_mean(high.float(), active)
         out["clip_ratio/region_mean"] = _masked_mean((low | high).float(), active)
+        if dual_clip is not None:
+            dual = ((w > dual_clip) & (adv < 0)).expand_as(active)
+            out["clip_ratio/dual_mean"] = _masked_mean(dual.float(), active)
     return out
 
 
