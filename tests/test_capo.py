@@ -8,9 +8,9 @@ import torch
 
 from polab.algos.group.grpo import GRPO, GRPOConfig
 from polab.algos.group.losses import clipped_surrogate_loss
-from polab.algos.token_control.capo import (
-    CAPO,
-    CAPOConfig,
+from polab.algos.token_control.capo import CAPO, CAPOConfig
+from polab.algos.token_control.exercises.capo import check_precond_answer, median_kl_ratio
+from polab.algos.token_control.last_layer import (
     aggregation_weights,
     capo_mask,
     head_gradient,
@@ -21,7 +21,6 @@ from polab.algos.token_control.capo import (
     rejection_round,
     surrogate_coefficients,
 )
-from polab.algos.token_control.exercises.capo import check_precond_answer, median_kl_ratio
 
 TINY = dict(max_completion_length=8, eval_every=0, generation_batch_size=32, num_generations=8)
 
