@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from polab.algos.group.dapo import concat_samples
+from polab.core.advantages import frac_reward_zero_std
 from polab.lm.generate import Samples
 from polab.lm.tasks import Problems
 
@@ -65,3 +66,33 @@ def select_samples(samples: Samples, index: torch.Tensor) -> Samples:
     """The rows ``index`` of every tensor of a :class:`Samples` (absent fields stay None)."""
     return Samples(**{f.name: None if getattr(samples, f.name) is None
                       else getattr(samples, f.name)[index] for f in fields(samples)})
+
+
+def batch_metrics(batch: GroupBatch, group_size: int) -> dict[str, Any]:
+    """TRL's batch metrics of one iteration (``reward``, ``frac_reward_zero_std``,
+    ``completions/*``, …) for groups of ``group_size`` adjacent rows, plus polab's
+    ``mask/kept_share`` and DAPO's ``overlong/*``."""
+    s = batch.samples
+    groups = batch.rewards.view(-1, group_size)
+    adv = batch.advantages
+    adv_row = adv if adv.dim() == 1 else adv.abs().amax(-1)
+    m = s.loss_mask
+    out: dict[str, Any] = {
+        "reward": float(batch.rewards.mean()),
+        "frac_zero_advantage": float((adv_row.abs() < 1e-6).float().mean()),
+        "frac_rows_kept": float(batch.keep.float().mean()),
+        # tokens in the loss (token_mask of the kept rows) per response token
+        "mask/kept_share": float((batch.mask & batch.keep.unsqueeze(-1)).sum()
+                                 / m.sum().clamp(min=1)),
+        "completions/mean_length": float(s.lengths.float().mean()),
+        "completions/clipped_ratio": float((~s.ended).float().mean()),
+        "entropy": float(torch.where(m, s.entropies, 0.0).sum() / m.sum().clamp(min=1)),
+        "advantages": adv_row.detach(),
+    }
+    if batch.overlong_penalty is not None:
+        out["overlong/mean_penalty"] = float(batch.overlong_penalty.mean())
+        out["overlong/frac_punished"] = float((batch.overlong_penalty < 0).float().mean())
+    if group_size > 1:
+        out["reward_std"] = float(groups.std(1).mean())
+        out["frac_reward_zero_std"] = float(frac_reward_zero_std(groups))
+    return out

@@ -63,12 +63,12 @@ from typing import Any
 
 import torch
 
-from polab.algos.group.batch import GroupBatch
+from polab.algos.group.batch import GroupBatch, batch_metrics
 from polab.algos.group.dapo import dynamic_sampling, overlong_penalty, scaled_overlong_buffer
 from polab.algos.group.losses import GroupConfig, clipped_surrogate_loss, mask_truncated
 from polab.algos.group.prefix_grouper import grouped_completion_logprobs
 from polab.config import param
-from polab.core.advantages import frac_reward_zero_std, group_advantages
+from polab.core.advantages import group_advantages
 from polab.core.algorithm import Algorithm
 from polab.lm.evaluate import evaluate
 from polab.lm.generate import Samples, completion_logprobs, generate
@@ -389,31 +389,8 @@ class GRPO(Algorithm):
         return batch.samples.logprobs
 
     def batch_metrics(self, batch: GroupBatch) -> dict[str, Any]:
-        """TRL's batch metrics (``reward``, ``frac_reward_zero_std``, ``completions/*``, …)."""
-        c, s = self.config, batch.samples
-        groups = batch.rewards.view(-1, c.num_generations)
-        adv = batch.advantages
-        adv_row = adv if adv.dim() == 1 else adv.abs().amax(-1)
-        m = s.loss_mask
-        out: dict[str, Any] = {
-            "reward": float(batch.rewards.mean()),
-            "frac_zero_advantage": float((adv_row.abs() < 1e-6).float().mean()),
-            "frac_rows_kept": float(batch.keep.float().mean()),
-            # tokens in the loss (token_mask of the kept rows) per response token
-            "mask/kept_share": float((batch.mask & batch.keep.unsqueeze(-1)).sum()
-                                     / m.sum().clamp(min=1)),
-            "completions/mean_length": float(s.lengths.float().mean()),
-            "completions/clipped_ratio": float((~s.ended).float().mean()),
-            "entropy": float(torch.where(m, s.entropies, 0.0).sum() / m.sum().clamp(min=1)),
-            "advantages": adv_row.detach(),
-        }
-        if batch.overlong_penalty is not None:
-            out["overlong/mean_penalty"] = float(batch.overlong_penalty.mean())
-            out["overlong/frac_punished"] = float((batch.overlong_penalty < 0).float().mean())
-        if c.num_generations > 1:
-            out["reward_std"] = float(groups.std(1).mean())
-            out["frac_reward_zero_std"] = float(frac_reward_zero_std(groups))
-        return out
+        """TRL's batch metrics (``polab.algos.group.batch.batch_metrics``)."""
+        return batch_metrics(batch, self.config.num_generations)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
