@@ -13,8 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from plotly.subplots import make_subplots
 
+from polab.lm.generate import Samples
+from polab.lm.tokenizer import CharTokenizer
 from polab.plots.base import COLORS, Chart, chart_data
 from polab.train import History
 
@@ -127,3 +130,18 @@ def token_html(prompts: Sequence[str], tokens: Sequence[Sequence[str]],
     return (f"<div><div style='font-size:90%;color:#444'>colour: {html.escape(value_name)} "
             f"({legend}; |value| {vmax:.3g} = full colour)</div>{mask_legend}"
             f"{''.join(lines)}</div>")
+
+
+def completion_rows(samples: Samples, prompts: Sequence[str], tokenizer: CharTokenizer,
+                    rows: Sequence[int], *values: torch.Tensor
+                    ) -> tuple[list[str], list[list[str]], list[list[list[float]]]]:
+    """:func:`token_html`'s first arguments for ``rows`` of a batch: the prompts, each
+    completion's tokens up to and including ``<eos>``, and for each of ``values`` (``(B, T)``
+    per-token tensors) its numbers on those tokens."""
+    index = torch.as_tensor(list(rows), dtype=torch.long)
+    shown = samples.completion_mask[index].cpu()
+    ids = samples.completion_ids[index].cpu()
+    tokens = [[tokenizer.itos[int(t)] for t in r[m]] for r, m in zip(ids, shown, strict=True)]
+    per_value = [[v[m].tolist() for v, m in zip(x[index].cpu(), shown, strict=True)]
+                 for x in values]
+    return [prompts[i] for i in index.tolist()], tokens, per_value

@@ -16,7 +16,7 @@ from polab.algos.group.batch import GroupBatch
 from polab.algos.token_control.d3s import rho
 from polab.lm.tokenizer import CharTokenizer
 from polab.plots.base import COLORS, Chart
-from polab.plots.group import X_LABEL, token_html
+from polab.plots.group import X_LABEL, completion_rows, token_html
 from polab.train import History
 
 D3S_CHARTS = (
@@ -101,16 +101,13 @@ def score_token_html(batch: GroupBatch, tokenizer: CharTokenizer, rows: Sequence
     and the rest faded and struck (the token view's mask layer)."""
     index = torch.as_tensor(list(rows), dtype=torch.long)
     s = batch.samples
-    shown = s.completion_mask[index].cpu()
     adv = batch.advantages if batch.advantages.dim() == 1 else batch.advantages[:, 0]
-    score = (adv[index].abs().unsqueeze(-1) * s.entropies[index]).cpu()
-    in_loss = (batch.mask & batch.keep.unsqueeze(-1))[index].cpu()
-    ids = s.completion_ids[index].cpu()
+    score = adv.abs().unsqueeze(-1) * s.entropies
+    left_out = ~(batch.mask & batch.keep.unsqueeze(-1))
+    prompts, tokens, (scores, out) = completion_rows(s, batch.problems.prompts, tokenizer, rows,
+                                                     score, left_out)
     return token_html(
-        [batch.problems.prompts[i] for i in index.tolist()],
-        [[tokenizer.itos[int(t)] for t in r[m]] for r, m in zip(ids, shown, strict=True)],
-        [v[m].tolist() for v, m in zip(score, shown, strict=True)],
+        prompts, tokens, scores,
         [f"A {float(a):+.2f}" + ("" if k else " (row dropped)") for a, k in
          zip(adv[index].cpu(), batch.keep[index].cpu(), strict=True)],
-        value_name="|A|·H", left_out=[(~k[m]).tolist() for k, m in
-                                      zip(in_loss, shown, strict=True)])
+        value_name="|A|·H", left_out=out)

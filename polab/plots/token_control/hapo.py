@@ -16,7 +16,7 @@ from polab.algos.group.batch import GroupBatch
 from polab.algos.token_control.hapo import BRANCHES, h_hat
 from polab.lm.tokenizer import CharTokenizer
 from polab.plots.base import COLORS, Chart
-from polab.plots.group import LM_CHARTS, X_LABEL, token_html
+from polab.plots.group import LM_CHARTS, X_LABEL, completion_rows, token_html
 from polab.train import History
 
 HAPO_CHARTS = (
@@ -110,15 +110,13 @@ def h_hat_token_html(batch: GroupBatch, tokenizer: CharTokenizer, stats: torch.T
     (the trainer's ``entropy_stats``, computed from that batch): blue above the pivot (forks),
     red below (format); hover shows ĥ and, if the batch was drawn adaptively, T_t."""
     s, index = batch.samples, torch.as_tensor(list(rows))
-    mask = s.completion_mask[index].cpu()
-    ids = s.completion_ids[index].cpu()
-    h = h_hat(s.entropies[index], stats).cpu()
+    prompts, tokens, (h,) = completion_rows(s, batch.problems.prompts, tokenizer, rows,
+                                            h_hat(s.entropies, stats))
     notes = [f"reward {r:g}" for r in batch.rewards[index].cpu().tolist()]
     if s.temperatures is not None:
+        mask = s.completion_mask[index].cpu()
         temps = s.temperatures[index].cpu()
         notes = [f"{n}, mean T_t {float(t[m].mean()):.3f}"
                  for n, t, m in zip(notes, temps, mask, strict=True)]
-    tokens = [[tokenizer.itos[int(t)] for t in r[m]] for r, m in zip(ids, mask, strict=True)]
-    return token_html([batch.problems.prompts[i] for i in index.tolist()], tokens,
-                      [v[m].tolist() for v, m in zip(h, mask, strict=True)], notes,
+    return token_html(prompts, tokens, h, notes,
                       value_name="ĥ (entropy score)", vmax=1.0)
