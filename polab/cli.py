@@ -216,7 +216,8 @@ def _summary(spec: registry.AlgoSpec, algo: Any, hist: Any, wall: float,
         out(f"final {spec.score}: " + (f"{score:.4g}" if math.isfinite(score)
                                        else "not evaluated in this run"))
     unit = {"env": "env steps", "task": algo.x_label, "lqr": "trajectories",
-            "inventory": "simulated periods", "mo": "env steps"}[spec.testbed]
+            "inventory": "simulated periods", "mo": "env steps",
+            "preference": algo.x_label}[spec.testbed]
     steps = int(algo.global_step)
     out(f"{unit}: {steps}, wall-clock: {wall:.1f} s ({steps / max(wall, 1e-9):,.0f}/s)")
     if threshold is not None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from polab.config import Config
 
-Testbed = Literal["env", "task", "lqr", "inventory", "mo"]
+Testbed = Literal["env", "task", "lqr", "inventory", "mo", "preference"]
 
 
 def _resolve(ref: str) -> Any:
@@ -166,6 +166,9 @@ def testbed_envs(testbed: str) -> list[str]:
         return list(LQR_SYSTEMS)
     if testbed == "inventory":
         return list(INVENTORY_SETTINGS)
+    if testbed == "preference":
+        from polab.algos.preference.testbeds import TESTBEDS
+        return list(TESTBEDS)
     from polab.envs.mo.mo_gym import MO_GYM_PREFIX
     from polab.envs.mo.registry import MO_ENVS
     return [*MO_ENVS, f"{MO_GYM_PREFIX}<id>"]
@@ -283,6 +286,26 @@ _tc("tppo", "tppo", "TPPO", "T-PPO, windowed generation with refill, EGAE on cut
     "Fan et al. 2025, Truncated Proximal Policy Optimization", "08_tppo.md",
     (("pool_size", 4), ("generation_batch_size", 4), ("window", 8), ("value_warmup", 0),
      ("eval_every", 0), ("num_iterations", 2), ("max_completion_length", 16)))
+
+_PREF = "polab.algos.preference"
+
+
+def _pref(name: str, summary: str, paper: str, card: str, default_env: str,
+          overrides: tuple[tuple[str, object], ...] = (), score: str = "true_reward",
+          smoke: tuple[tuple[str, object], ...] = (("rounds", 1), ("pairs_per_round", 16),
+                                                   ("steps_per_round", 2)),
+          module: str = "trainer", cls: str = "PreferenceTrainer",
+          config: str = "PreferenceConfig", run_length: str = "rounds") -> None:
+    """A chapter-08 algorithm: by default the round trainer with a variant's ``overrides``
+    on a preference testbed (:data:`polab.algos.preference.testbeds.TESTBEDS`)."""
+    register(AlgoSpec(name, "preference", f"{_PREF}.{module}:{config}",
+                      f"{_PREF}.{module}:{cls}", summary, paper, "08_preferences",
+                      default_env, card=card, overrides=overrides, testbed="preference",
+                      score=score, smoke=smoke, run_length=run_length))
+
+
+# chapter 08
+
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

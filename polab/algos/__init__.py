@@ -1,6 +1,7 @@
 """Algorithms, one package per family: ``pg`` (REINFORCE, PPO, MDPO, SAC, IGT/HARPG on the
 LQR), ``group`` (GRPO and its presets, LOOP, SPO, Prefix Grouper), ``morl`` (C-MORL),
-``diffsim`` (HDPO).
+``diffsim`` (HDPO), ``token_control`` (CAPO, D³S, HAPO, T-PPO), ``preference`` (DPO, IPO, APO,
+INPO, PARL).
 
 The public classes stay importable from here (``from polab.algos import PPO, PPOConfig``)
 and are imported on first use, so importing one family never loads another (nor the
@@ -29,6 +30,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.token_control.ppo_lm": ("PPOLM", "PPOLMConfig"),
     "polab.algos.token_control.d3s": ("D3S", "D3SConfig"),
     "polab.algos.token_control.hapo": ("HAPO", "HAPOConfig"),
+    "polab.algos.preference.trainer": ("PreferenceTrainer", "PreferenceConfig"),
     "polab.algos.morl.config": ("CMORLConfig",),
     "polab.algos.morl.cmorl": ("CMORL", "LinearScalarisation"),
     "polab.algos.diffsim.hdpo": ("HDPO", "HDPOConfig", "InventoryReinforce",

@@ -1,0 +1,29 @@
+"""The testbeds of chapter 08 by name.
+
+Each name maps to the module that holds it; the module's ``from_config(config, device)``
+builds the testbed (a :class:`~polab.algos.preference.backend.PreferenceTestbed`) from the
+fields of a :class:`~polab.algos.preference.trainer.PreferenceConfig` it needs. Modules are
+imported on first use, so naming one testbed loads no other (the language-model pairs load
+the tiny GPT).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import torch
+
+from polab.algos.preference.backend import PreferenceTestbed
+
+TESTBEDS: dict[str, str] = {
+}
+"""Testbed name → the module whose ``from_config`` builds it."""
+
+
+def make_testbed(name: str, config: Any, device: torch.device) -> PreferenceTestbed:
+    """The testbed ``name`` for ``config`` on ``device``; an unknown name is a ``ValueError``
+    naming the known ones."""
+    if name not in TESTBEDS:
+        raise ValueError(f"unknown preference testbed {name!r}; known: {', '.join(TESTBEDS)}")
+    return importlib.import_module(TESTBEDS[name]).from_config(config, device)
