@@ -14,7 +14,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 
-from polab.algos.token_control.exercises import Check
+from polab.core.exercises import Check
 
 ANSWERS = ("closer", "further")
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 
 from polab.algos.token_control.d3s import max_variance_subset
-from polab.algos.token_control.exercises import Check
 from polab.core.advantages import group_advantages
+from polab.core.exercises import Check
 
 
 def check_subset(rewards: Sequence[float], k: int, answer: Sequence[int]) -> Check:

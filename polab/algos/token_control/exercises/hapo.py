@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
-from polab.algos.token_control.exercises import Check
 from polab.algos.token_control.hapo import normalized_entropy
+from polab.core.exercises import Check
 
 EXERCISE_ENTROPIES = (0.0498, 0.1353, 0.3679, 1.0, 2.7183)
 """Five token entropies, about e^-3, e^-2, e^-1, e^0 and e^1 nats."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from polab.algos.token_control.critic import egae
-from polab.algos.token_control.exercises import Check
+from polab.core.exercises import Check
 
 
 def check_egae(values: Sequence[float], lam: float, answer: Sequence[float],
