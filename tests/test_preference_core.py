@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-from polab.algos.preference.backend import Pairs, TabularPolicy
 from polab.algos.preference.losses import (
     dpo_loss,
     dpo_metrics,
@@ -63,7 +62,7 @@ class Toy:
     """One prompt, two responses; response 0 always wins (no noise)."""
 
     def initial_policy(self):
-        return TabularPolicy(torch.zeros(1, 2))
+        return torch.zeros(1, 2)  # logits: the trainer makes a TabularPolicy
 
     def sample_prompts(self, n, generator):
         return torch.zeros(n, dtype=torch.long)
@@ -73,10 +72,10 @@ class Toy:
         first_wins = responses[:, 0] < responses[:, 1]
         chosen = torch.where(first_wins, responses[:, 0], responses[:, 1])
         rejected = torch.where(first_wins, responses[:, 1], responses[:, 0])
-        return Pairs(prompts[keep], chosen[keep], rejected[keep])
+        return prompts[keep], chosen[keep], rejected[keep]
 
     def metrics(self, policy, initial):
-        return {"p_best": policy.log_probs()[0, 0].exp().item()}
+        return {"p_best": torch.softmax(policy.logits, -1)[0, 0].item()}
 
 
 def run(**changes):

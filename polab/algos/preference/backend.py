@@ -11,7 +11,11 @@ or on the tiny GPT alike:
 
 Prompts are integer ids ``[n]`` into the testbed's own prompt table. A *testbed* builds the
 initial policy, draws prompts, turns ``k`` responses per prompt into labelled pairs (its
-oracle) and measures a policy exactly where it can.
+oracle) and measures a policy exactly where it can. Testbeds live below this package
+(``polab.envs``, ``polab.lm``) and cannot import it: a tabular testbed's initial policy is its
+table of logits ``[prompts, responses]`` (the trainer wraps it in :class:`TabularPolicy`,
+whose ``logits`` its ``metrics`` read), and ``make_pairs`` may return any
+``(prompts, chosen, rejected)`` tuple.
 """
 
 from __future__ import annotations
@@ -47,12 +51,12 @@ class PolicyBackend(Protocol):
 class PreferenceTestbed(Protocol):
     """A testbed of chapter 08: the initial policy, prompts, an oracle and exact metrics."""
 
-    def initial_policy(self) -> nn.Module: ...
+    def initial_policy(self) -> nn.Module | torch.Tensor: ...
 
     def sample_prompts(self, n: int, generator: torch.Generator) -> torch.Tensor: ...
 
     def make_pairs(self, prompts: torch.Tensor, responses: torch.Tensor,
-                   generator: torch.Generator) -> Pairs: ...
+                   generator: torch.Generator) -> tuple[torch.Tensor, ...]: ...
 
     def metrics(self, policy: nn.Module, initial: nn.Module) -> dict[str, float]: ...
 

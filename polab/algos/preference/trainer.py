@@ -30,7 +30,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from polab.algos.preference.backend import PreferenceTestbed
+from polab.algos.preference.backend import Pairs, PreferenceTestbed, TabularPolicy
 from polab.algos.preference.losses import LossType, dpo_metrics, pair_loss
 from polab.config import Config, param
 from polab.core.algorithm import Algorithm
@@ -129,7 +129,10 @@ class PreferenceTrainer(Algorithm):
             from polab.algos.preference.testbeds import make_testbed
             testbed = make_testbed(testbed, self.config, self.device)
         self.testbed = testbed
-        self.policy = testbed.initial_policy().to(self.device)
+        policy = testbed.initial_policy()
+        if isinstance(policy, torch.Tensor):  # a table of logits: a tabular softmax policy
+            policy = TabularPolicy(policy)
+        self.policy = policy.to(self.device)
         self.initial = self._frozen(self.policy)
         self.start = self._frozen(self.policy)
         self.previous = self._frozen(self.policy)
@@ -153,7 +156,7 @@ class PreferenceTrainer(Algorithm):
         sampler = self.initial if c.sampler == "initial" else self.policy
         with torch.no_grad():
             responses = sampler.sample(prompts, c.samples_per_prompt, self.generator)
-        pairs = self.testbed.make_pairs(prompts, responses, self.generator)
+        pairs = Pairs(*self.testbed.make_pairs(prompts, responses, self.generator))
         weights = anchor_weights(c, first_round=self.iteration == 0)
         ref_w = self.anchor_logp(weights, pairs.prompts, pairs.chosen)
         ref_l = self.anchor_logp(weights, pairs.prompts, pairs.rejected)
@@ -167,7 +170,7 @@ class PreferenceTrainer(Algorithm):
         record.update(self.testbed.metrics(self.policy, self.initial))
         return record
 
-    def _optimise(self, pairs, ref_w: torch.Tensor, ref_l: torch.Tensor) -> dict[str, float]:
+    def _optimise(self, pairs: Pairs, ref_w: torch.Tensor, ref_l: torch.Tensor) -> dict[str, float]:
         c = self.config
         n = len(pairs.prompts)
         size = n if c.minibatch_size == 0 else min(c.minibatch_size, n)
