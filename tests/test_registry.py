@@ -97,3 +97,16 @@ def test_readme_algorithm_table_is_the_registry():
         "python scripts/readme_tables.py")
     for name in NAMES:
         assert f"| `{name}` |" in block.group(1)
+
+
+def test_readme_lists_every_notebook_and_benchmark():
+    """The series table names every notebook, the benchmark table every script."""
+    text = (ROOT / "README.md").read_text()
+    series = text.split("## The series", 1)[1].split("\n## ", 1)[0]
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        assert f"[{path.stem}](notebooks/{path.name})" in series, f"{path.name} not in the series"
+    bench = text.split("## Benchmarks", 1)[1].split("\n## ", 1)[0]
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        assert f"benchmarks/{path.name}" in bench, f"benchmarks/{path.name} not in the table"
+    for spec in registry.ALGORITHMS.values():
+        assert f"[{spec.notebook}](notebooks/{spec.notebook}.ipynb)" in series
