@@ -47,6 +47,7 @@ CHROMIUM = os.environ.get("POLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 VIEWPORT = {"width": 1400, "height": 1000}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in a kernel traceback
 # Stop acts between iterations: the iteration in flight when the click arrives finishes.
 # Allowed delay from click to "stopped": STOP_GRACE + 2 iterations (the round trip browser
 # → server → kernel → browser takes ~0.3 s on 2 busy cores). STOP_SECONDS caps the wait.
@@ -208,8 +209,9 @@ class IopubErrors:
                 kind, content = msg["header"]["msg_type"], msg["content"]
                 parent = msg.get("parent_header", {}).get("msg_type", "?")
                 if kind == "error":
+                    where = _ANSI.sub("", "\n".join(content.get("traceback", [])[-3:]))
                     self.errors.append(f"kernel error (from {parent}): {content['ename']}: "
-                                       f"{content['evalue']}")
+                                       f"{content['evalue']}" + (f"\n{where}" if where else ""))
                 elif (kind == "stream" and content.get("name") == "stderr"
                       and "Traceback" in content.get("text", "")):
                     self.errors.append(f"kernel stderr traceback (from {parent}): "
