@@ -54,7 +54,8 @@ def trl_figure(records: Records, title: str | None = None) -> go.Figure:
     fig.update_layout(title=title or "TRL's DPO logs per round", xaxis_title=X_LABEL,
                       yaxis_title="β·log π/π_ref",
                       yaxis2={"title": "accuracy", "overlaying": "y", "side": "right",
-                              "range": [0, 1]}, legend={"orientation": "h", "y": -0.2})
+                              "range": [0, 1], "tickformat": ".0%", "showgrid": False},
+                      legend={"orientation": "h", "y": -0.2})
     return fig
 
 
@@ -118,8 +119,12 @@ def phase_figure(iterates: torch.Tensor, alpha: float, title: str | None = None)
     arrow from each iterate to the anchor that the next round is anchored to."""
     it = iterates.detach().float().cpu()
     anchors = look_ahead(it, alpha).numpy()
-    a = torch.linspace(-8, -1e-4, 200)
-    fig = go.Figure(go.Scatter(x=a.numpy(), y=torch.log1p(-a.exp()).numpy(), mode="lines",
+    points = torch.cat([it, torch.as_tensor(anchors)]) if len(anchors) else it
+    lo = points.min(0).values - 0.5  # the simplex's curve over the data's range only
+    a = torch.linspace(float(lo[0]), -1e-3, 300)
+    b = torch.log1p(-a.exp())
+    on = b >= lo[1]
+    fig = go.Figure(go.Scatter(x=a[on].numpy(), y=b[on].numpy(), mode="lines",
                                name="π(y₀) + π(y₁) = 1", line={"color": "lightgray"}))
     it = it.numpy()
     fig.add_trace(go.Scatter(x=it[:, 0], y=it[:, 1], mode="lines+markers+text",
@@ -133,5 +138,6 @@ def phase_figure(iterates: torch.Tensor, alpha: float, title: str | None = None)
             fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x",
                                ayref="y", showarrow=True, arrowhead=2, arrowcolor=COLORS[1])
     fig.update_layout(title=title or f"Two responses, log-probability plane (α = {alpha:g})",
-                      xaxis_title="log π(y₀|x)", yaxis_title="log π(y₁|x)")
+                      xaxis_title="log π(y₀|x)",
+                      yaxis={"title": "log π(y₁|x)", "scaleanchor": "x", "scaleratio": 1})
     return fig
