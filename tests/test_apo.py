@@ -87,3 +87,6 @@ def test_exercise_checker_on_a_right_and_a_wrong_answer():
     assert not wrong.ok and "KL: further, not closer" in wrong.message
     assert not check_alpha_answer(slow, fast, kl="far", reward="lower").ok
     assert not check_alpha_answer([], fast, kl="further", reward="lower").ok
+    tie = [{"kl": 1.4, "true_reward": 1.21}]
+    assert check_alpha_answer(slow, tie, kl="further", reward="higher").ok
+    assert "a tie" in check_alpha_answer(slow, tie, kl="further", reward="lower").message
