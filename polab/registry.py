@@ -307,6 +307,21 @@ def _pref(name: str, summary: str, paper: str, card: str, default_env: str,
 # chapter 08
 
 
+_pref("dpo", "offline DPO: one loss on pairs from π_0, anchored to π_0 every round",
+      "Rafailov et al. 2023, Direct Preference Optimization: Your Language Model is Secretly "
+      "a Reward Model", "30_apo.md", "bandit",
+      overrides=(("sampler", "initial"), ("reference", "initial")))
+_pref("ipo", "offline IPO: DPO's pairs with the squared loss (m − 1/(2β))²",
+      "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human "
+      "Preferences", "30_apo.md", "bandit",
+      overrides=(("sampler", "initial"), ("reference", "initial"), ("loss_type", "ipo")))
+_pref("iterative-dpo", "iterative DPO: fresh on-policy pairs each round, the last iterate as "
+      "reference", "Xiong et al. 2024, Iterative Preference Learning from Human Feedback; "
+      "Dong et al. 2024, RLHF Workflow", "30_apo.md", "bandit")
+_pref("apo-accel", "APO: iterative DPO with Nesterov extrapolation of the reference",
+      "He, Yuan & Gu 2024, Accelerated Preference Optimization for Large Language Model "
+      "Alignment (arXiv 2410.06293)", "30_apo.md", "bandit", overrides=(("alpha", 0.5),))
+
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "
                   "inventory simulator", "Alvo et al. 2023, Deep Reinforcement Learning for "
