@@ -306,6 +306,13 @@ def _pref(name: str, summary: str, paper: str, card: str, default_env: str,
 
 # chapter 08
 
+_pref("inpo", "INPO, online mirror descent toward the regularised Nash of a preference game "
+      "by a squared loss on oracle-labelled pairs from π_t",
+      "Zhang et al. 2024, Iterative Nash Policy Optimization: Aligning LLMs with General "
+      "Preferences via No-Regret Learning", "16_inpo.md", "game",
+      overrides=(("loss_type", "inpo"), ("eta", 1.0), ("tau", 0.1), ("rounds", 30),
+                 ("pairs_per_round", 2048), ("steps_per_round", 100), ("label_noise", 0.0)),
+      score="exploitability")
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

@@ -17,6 +17,8 @@ import torch
 from polab.algos.preference.backend import PreferenceTestbed
 
 TESTBEDS: dict[str, str] = {
+    "game": "polab.envs.preference.game",
+    "rps": "polab.envs.preference.rps",
 }
 """Testbed name → the module whose ``from_config`` builds it."""
 
