@@ -60,8 +60,9 @@ def preference_matrix(rewards: torch.Tensor, cyclic: float) -> torch.Tensor:
 
 
 def win_rates(P: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
-    """``P(y ≻ π | x) = Σ_{y′} P(y ≻ y′ | x)·π(y′|x)`` for every response, ``[n, K]``."""
-    return torch.einsum("nij,nj->ni", P, probs.to(P.dtype))
+    """``P(y ≻ π | x) = Σ_{y′} P(y ≻ y′ | x)·π(y′|x)`` for every response, ``[..., n, K]``
+    (leading dimensions broadcast)."""
+    return (P @ probs.to(P.dtype)[..., None])[..., 0]
 
 
 def exploitability(P: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
