@@ -306,6 +306,13 @@ def _pref(name: str, summary: str, paper: str, card: str, default_env: str,
 
 # chapter 08
 
+_pref("inpo", "INPO, online mirror descent toward the regularised Nash of a preference game "
+      "by a squared loss on oracle-labelled pairs from π_t",
+      "Zhang et al. 2024, Iterative Nash Policy Optimization: Aligning LLMs with General "
+      "Preferences via No-Regret Learning", "16_inpo.md", "game",
+      overrides=(("loss_type", "inpo"), ("eta", 1.0), ("tau", 0.1), ("rounds", 30),
+                 ("pairs_per_round", 2048), ("steps_per_round", 100), ("label_noise", 0.0)),
+      score="exploitability")
 
 _pref("dpo", "offline DPO: one loss on pairs from π_0, anchored to π_0 every round",
       "Rafailov et al. 2023, Direct Preference Optimization: Your Language Model is Secretly "

@@ -18,6 +18,8 @@ from polab.algos.preference.backend import PreferenceTestbed
 
 TESTBEDS: dict[str, str] = {
     "bandit": "polab.envs.preference.bandit",
+    "game": "polab.envs.preference.game",
+    "rps": "polab.envs.preference.rps",
 }
 """Testbed name → the module whose ``from_config`` builds it."""
 

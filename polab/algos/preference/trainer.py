@@ -73,6 +73,8 @@ class PreferenceConfig(Config):
                        high=10.0, paper="card 16")
     label_noise: float = param(0.1, help="probability the oracle flips a label", low=0.0,
                                high=0.5, paper="card 30")
+    cyclic: float = param(0.5, help="weight c of the cyclic part of the preference game",
+                          low=0.0, high=1.0, paper="card 16")
 
     def rules(self) -> list[tuple[bool, str]]:
         return [
