@@ -17,6 +17,7 @@ import torch
 from polab.algos.preference.backend import PreferenceTestbed
 
 TESTBEDS: dict[str, str] = {
+    "addition": "polab.lm.preference",
 }
 """Testbed name → the module whose ``from_config`` builds it."""
 
