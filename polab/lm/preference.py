@@ -119,19 +119,26 @@ def graded_score(completions: torch.Tensor, sums: torch.Tensor, tokenizer: CharT
     return torch.where(well_formed, score.float(), 0.0)
 
 
+def oracle_accuracy(gap: torch.Tensor | float, temperature: float, label_noise: float
+                    ) -> torch.Tensor:
+    """``P(label = the better one)`` for a score gap ``s_best − s_worst``: the Bradley–Terry
+    judge ``p = σ(gap/temperature)``, then a flip with probability ``label_noise``,
+    ``p(1 − noise) + (1 − p)·noise``."""
+    p = torch.sigmoid(torch.as_tensor(gap, dtype=torch.float32) / temperature)
+    return p * (1 - label_noise) + (1 - p) * label_noise
+
+
 def best_worst_pairs(scores: torch.Tensor, generator: torch.Generator, temperature: float,
                      label_noise: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(rows, chosen, rejected)`` from scores ``[n, K]``: per row the best and the worst
-    sample (indices into ``K``), rows whose ``K`` scores are all equal dropped; a
-    Bradley–Terry judge ``P(best ≻ worst) = σ((s_best − s_worst)/temperature)`` then a flip
-    with probability ``label_noise`` decide which one is ``chosen``."""
-    best, worst = scores.argmax(1), scores.argmin(1)
-    rows = torch.nonzero(scores.max(1).values > scores.min(1).values).squeeze(1)
-    best, worst = best[rows], worst[rows]
-    gap = (scores.max(1).values - scores.min(1).values)[rows]
-    u = torch.rand((2, len(rows)), generator=generator, device=generator.device).to(scores.device)
-    keep = (u[0] < torch.sigmoid(gap / temperature)) ^ (u[1] < label_noise)
-    return rows, torch.where(keep, best, worst), torch.where(keep, worst, best)
+    sample (indices into ``K``, first ones on equal scores), rows whose ``K`` scores are all
+    equal dropped; the better one is ``chosen`` with probability :func:`oracle_accuracy`."""
+    top, bottom = scores.max(1), scores.min(1)
+    rows = torch.nonzero(top.values > bottom.values).squeeze(1)
+    best, worst = top.indices[rows], bottom.indices[rows]
+    u = torch.rand(len(rows), generator=generator, device=generator.device).to(scores.device)
+    right = u < oracle_accuracy((top.values - bottom.values)[rows], temperature, label_noise)
+    return rows, torch.where(right, best, worst), torch.where(right, worst, best)
 
 
 class LMPairs:
