@@ -121,7 +121,7 @@ def test_initial_policy_is_a_fresh_copy(testbed):
     assert torch.equal(next(b.parameters()), next(testbed.model.parameters()))
 
 
-def test_one_round_on_the_lm_moves_the_policy_and_keeps_metrics_finite():
+def test_one_round_on_the_lm_moves_the_policy_keeps_metrics_finite_and_repeats():
     config = PreferenceConfig(rounds=1, pairs_per_round=32, steps_per_round=3, minibatch_size=16,
                               lr=1e-4, beta=0.5)
     algo = PreferenceTrainer(config, "addition")
@@ -133,6 +133,7 @@ def test_one_round_on_the_lm_moves_the_policy_and_keeps_metrics_finite():
     for key in ("eval/pass@1", "true_reward", "kl_to_initial", "loss", "rewards/margins"):
         assert math.isfinite(record[key]), key
     assert 0 <= record["eval/pass@1"] <= 1 and 0 <= record["true_reward"] <= 1
+    assert PreferenceTrainer(config, "addition").step() == record  # same seed, same numbers
 
 
 def test_registry_implies_lm_fields_for_addition():
