@@ -20,6 +20,7 @@ TESTBEDS: dict[str, str] = {
     "bandit": "polab.envs.preference.bandit",
     "game": "polab.envs.preference.game",
     "rps": "polab.envs.preference.rps",
+    "addition": "polab.lm.preference",
 }
 """Testbed name → the module whose ``from_config`` builds it."""
 
