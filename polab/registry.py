@@ -306,6 +306,10 @@ def _pref(name: str, summary: str, paper: str, card: str, default_env: str,
 
 # chapter 08
 
+_pref("parl", "A-PARL, bilevel reward learning from preferences with the implicit hypergradient",
+      "Chakraborty et al. 2024, PARL: A Unified Framework for Policy Alignment in RL (ICLR)",
+      "01_parl.md", "gridworld", module="parl", cls="PARL", config="PARLConfig",
+      run_length="num_iterations", score="true_return", smoke=(("num_iterations", 2),))
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

@@ -17,6 +17,7 @@ import torch
 from polab.algos.preference.backend import PreferenceTestbed
 
 TESTBEDS: dict[str, str] = {
+    "gridworld": "polab.envs.tabular",
 }
 """Testbed name → the module whose ``from_config`` builds it."""
 
