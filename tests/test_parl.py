@@ -4,6 +4,11 @@ the trainer, and bad input."""
 import pytest
 import torch
 
+from polab.algos.preference.exercises.parl import (
+    check_neumann_answer,
+    implicit_cosine,
+    smallest_terms,
+)
 from polab.algos.preference.parl import (
     PARL,
     PARLConfig,
@@ -13,7 +18,7 @@ from polab.algos.preference.parl import (
     oracle_labels,
     trajectory_scores,
 )
-from polab.envs.tabular import FiniteMDP, gridworld
+from polab.envs.tabular import FiniteMDP
 
 LAM = 0.3
 
@@ -64,19 +69,19 @@ def test_hypergradient_matches_autograd_through_soft_vi_on_an_enumerable_mdp():
 
 
 def test_implicit_jacobian_product_on_the_grid_with_twenty_neumann_terms():
-    """Card 1's λ = 0.05 and a reward of learned-reward size (0.3 r* + noise). The truncation
-    error grows with |r|/λ (conditioning of H): at ν = r* the cosine is 0.95."""
-    mdp = gridworld()
-    torch.manual_seed(0)
-    nu = 0.3 * mdp.reward[:, 0] + 0.1 * torch.randn(36, dtype=torch.double)
-    nu.requires_grad_(True)
-    theta_star = mdp.soft_value_iteration(mdp.linear_reward(nu), 0.05, 400)[0] / 0.05
-    # g: the score-function direction of the true return, exact (zero per-state sums)
-    theta = theta_star.detach().requires_grad_(True)
-    g = torch.autograd.grad(mdp.expected_return(torch.softmax(theta, -1)), theta)[0]
-    true = torch.autograd.grad(theta_star, nu, g)[0]
-    ours = implicit_term(mdp, nu, theta, 0.05, g, scale=1.0, terms=20)
-    assert cosine(ours, true) > 0.95
+    """Card 1's λ = 0.05, a reward of learned-reward size (0.3 r* + noise), g the exact
+    gradient of the true return: the J = 20 Neumann term against autograd through soft VI."""
+    assert implicit_cosine(20) > 0.95
+    assert implicit_cosine(20) > implicit_cosine(0)  # the series adds what ηD⁻¹g misses
+
+
+def test_exercise_checker_accepts_the_right_answer_and_rejects_a_wrong_one():
+    right = smallest_terms(0.05)
+    direction = "smaller" if smallest_terms(0.3) < right else "larger"
+    assert check_neumann_answer(right, direction).ok
+    assert not check_neumann_answer(50 if right != 50 else 0, direction).ok
+    assert not check_neumann_answer(right, "same").ok
+    assert not check_neumann_answer(7, direction).ok
 
 
 def test_neumann_series_inverts_a_negative_definite_matrix():
