@@ -53,7 +53,7 @@ def grid_maps(mdp: FiniteMDP, maps: Mapping[str, torch.Tensor], title: str,
     marks = {mdp.goal: "G", **{cell: "L" for cell in mdp.lava}}
     for i, values in enumerate(maps.values(), start=1):
         z = _grid(mdp, values)
-        bound = float(np.abs(z).max()) or 1.0
+        bound = float(np.nanmax(np.abs(z))) or 1.0
         text = [[marks.get((r, c), "") for c in range(z.shape[1])] for r in range(z.shape[0])]
         fig.add_trace(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale=colorscale,
                                  zmid=0 if symmetric else None,
@@ -62,8 +62,8 @@ def grid_maps(mdp: FiniteMDP, maps: Mapping[str, torch.Tensor], title: str,
                                  hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"),
                       1, i)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i}", row=1, col=i)
-    fig.update_layout(title=title, template="plotly_white", height=320,
-                      width=max(400, 300 * len(maps)), margin=MARGIN)
+    fig.update_layout(title=title, template="plotly_white", height=340,
+                      width=max(400, 260 * len(maps)), margin={**MARGIN, "t": 80})
     return fig
 
 
@@ -76,8 +76,12 @@ def reward_maps(mdp: FiniteMDP, learned: torch.Tensor) -> go.Figure:
 
 
 def visitation_maps(mdp: FiniteMDP, snapshots: Mapping[str, torch.Tensor]) -> go.Figure:
-    """Discounted state visitation (``[S]`` per snapshot) of π_θ over outer iterations."""
-    return grid_maps(mdp, snapshots, "where π_θ goes: state visitation over outer iterations",
+    """Discounted state visitation (``[S]`` per snapshot) of π_θ over outer iterations; the
+    absorbing goal is left blank (it would take most of the colour scale)."""
+    goal = mdp.goal[0] * mdp.shape[1] + mdp.goal[1]
+    blank = {k: v.detach().double().cpu().index_fill(0, torch.tensor([goal]), float("nan"))
+             for k, v in snapshots.items()}
+    return grid_maps(mdp, blank, "where π_θ goes: state visitation (goal left blank)",
                      colorscale="Viridis", symmetric=False)
 
 
