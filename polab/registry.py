@@ -339,6 +339,10 @@ _pref("iterative-dpo", "iterative DPO: fresh on-policy pairs each round, the las
 _pref("apo-accel", "APO: iterative DPO with Nesterov extrapolation of the reference",
       "He, Yuan & Gu 2024, Accelerated Preference Optimization for Large Language Model "
       "Alignment (arXiv 2410.06293)", "30_apo.md", "bandit", overrides=(("alpha", 0.5),))
+_pref("parl", "A-PARL, bilevel reward learning from preferences with the implicit hypergradient",
+      "Chakraborty et al. 2024, PARL: A Unified Framework for Policy Alignment in RL (ICLR)",
+      "01_parl.md", "gridworld", module="parl", cls="PARL", config="PARLConfig",
+      run_length="num_iterations", score="true_return", smoke=(("num_iterations", 2),))
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

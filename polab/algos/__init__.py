@@ -31,6 +31,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.token_control.d3s": ("D3S", "D3SConfig"),
     "polab.algos.token_control.hapo": ("HAPO", "HAPOConfig"),
     "polab.algos.preference.trainer": ("PreferenceTrainer", "PreferenceConfig"),
+    "polab.algos.preference.parl": ("PARL", "PARLConfig"),
     "polab.algos.morl.config": ("CMORLConfig",),
     "polab.algos.morl.cmorl": ("CMORL", "LinearScalarisation"),
     "polab.algos.diffsim.hdpo": ("HDPO", "HDPOConfig", "InventoryReinforce",

@@ -21,6 +21,7 @@ TESTBEDS: dict[str, str] = {
     "game": "polab.envs.preference.game",
     "rps": "polab.envs.preference.rps",
     "addition": "polab.lm.preference",
+    "gridworld": "polab.envs.tabular",
 }
 """Testbed name → the module whose ``from_config`` builds it."""
 
