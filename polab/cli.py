@@ -215,6 +215,8 @@ def _summary(spec: registry.AlgoSpec, algo: Any, hist: Any, wall: float,
         score = hist.last(spec.score)
         out(f"final {spec.score}: " + (f"{score:.4g}" if math.isfinite(score)
                                        else "not evaluated in this run"))
+        if spec.testbed == "preference" and math.isfinite(hist.last("eval/pass@1")):
+            out(f"final eval/pass@1 (held-out, greedy): {hist.last('eval/pass@1'):.3f}")
     unit = {"env": "env steps", "task": algo.x_label, "lqr": "trajectories",
             "inventory": "simulated periods", "mo": "env steps",
             "preference": algo.x_label}[spec.testbed]

@@ -316,15 +316,6 @@ def _pref(name: str, summary: str, paper: str, card: str, default_env: str,
 
 
 # chapter 08
-
-_pref("inpo", "INPO, online mirror descent toward the regularised Nash of a preference game "
-      "by a squared loss on oracle-labelled pairs from π_t",
-      "Zhang et al. 2024, Iterative Nash Policy Optimization: Aligning LLMs with General "
-      "Preferences via No-Regret Learning", "16_inpo.md", "game",
-      overrides=(("loss_type", "inpo"), ("eta", 1.0), ("tau", 0.1), ("rounds", 30),
-                 ("pairs_per_round", 2048), ("steps_per_round", 100), ("label_noise", 0.0)),
-      score="exploitability")
-
 _pref("dpo", "offline DPO: one loss on pairs from π_0, anchored to π_0 every round",
       "Rafailov et al. 2023, Direct Preference Optimization: Your Language Model is Secretly "
       "a Reward Model", "30_apo.md", "bandit",
@@ -339,6 +330,13 @@ _pref("iterative-dpo", "iterative DPO: fresh on-policy pairs each round, the las
 _pref("apo-accel", "APO: iterative DPO with Nesterov extrapolation of the reference",
       "He, Yuan & Gu 2024, Accelerated Preference Optimization for Large Language Model "
       "Alignment (arXiv 2410.06293)", "30_apo.md", "bandit", overrides=(("alpha", 0.5),))
+_pref("inpo", "INPO, online mirror descent toward the regularised Nash of a preference game "
+      "by a squared loss on oracle-labelled pairs from π_t",
+      "Zhang et al. 2024, Iterative Nash Policy Optimization: Aligning LLMs with General "
+      "Preferences via No-Regret Learning", "16_inpo.md", "game",
+      overrides=(("loss_type", "inpo"), ("eta", 1.0), ("tau", 0.1), ("rounds", 30),
+                 ("pairs_per_round", 2048), ("steps_per_round", 100), ("label_noise", 0.0)),
+      score="exploitability")
 _pref("parl", "A-PARL, bilevel reward learning from preferences with the implicit hypergradient",
       "Chakraborty et al. 2024, PARL: A Unified Framework for Policy Alignment in RL (ICLR)",
       "01_parl.md", "gridworld", module="parl", cls="PARL", config="PARLConfig",

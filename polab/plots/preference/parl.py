@@ -31,13 +31,15 @@ PARL_CHARTS = (
 
 def return_vs_queries(runs: Mapping[str, Sequence[History]], oracle: float,
                       target: float = 0.9) -> go.Figure:
-    """Exact true return of π_θ against preference queries, mean ± std over seeds per label,
-    with the oracle's return (solid) and ``target`` × it (dashed)."""
+    """Exact true return of π_θ against preference queries (log axis: the runs part in the
+    first hundred queries), mean ± std over seeds per label, with the oracle's return (solid)
+    and ``target`` × it (dashed)."""
     fig = learning_curves(runs, y="true_return", title="true return vs preference queries",
                           x_label=X_LABEL)
     fig.add_hline(y=oracle, line_color="black", annotation_text="oracle π*(r*)")
     fig.add_hline(y=target * oracle, line_dash="dash", line_color="gray",
                   annotation_text=f"{target:.0%} of oracle")
+    fig.update_xaxes(type="log")
     return fig
 
 
