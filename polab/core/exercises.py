@@ -19,3 +19,15 @@ class Check(NamedTuple):
 
     def _repr_markdown_(self) -> str:
         return str(self)
+
+
+def judge_prediction(answer: object, truth: object, facts: str, *, wrong: str, right: str,
+                     expected: object = None, surprise: str = "") -> Check:
+    """The verdict on a learner's prediction of a measured outcome ``truth``: ``facts`` (what
+    was measured) then, if the answer is wrong, ``"So it is {truth}, not {answer}."`` and the
+    hint ``wrong``; if right, ``right``, or ``surprise`` when the run's ``truth`` differs
+    from the ``expected`` outcome (right for this run, though unusual)."""
+    if answer != truth:
+        return Check(False, f"{facts}So it is {truth}, not {answer}. {wrong}")
+    unusual = expected is not None and truth != expected and surprise
+    return Check(True, facts + (surprise if unusual else right))

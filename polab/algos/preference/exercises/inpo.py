@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from polab.core.exercises import Check
+from polab.core.exercises import Check, judge_prediction
 
 ANSWERS = ("higher", "lower")
 KEYS = ("exploitability", "nash_gap", "kl")
@@ -36,12 +36,11 @@ def check_tau_answer(small: Mapping[str, float], large: Mapping[str, float], sma
            f"{large['exploitability']:.3f}; KL to π_ref {small['kl']:.3f} vs {large['kl']:.3f}; "
            f"gap to each run's own regularised Nash {small['nash_gap']:+.3f} vs "
            f"{large['nash_gap']:+.3f}. ")
-    if answer != truth:
-        return Check(False, why + f"So it is {truth}, not {answer}. The regularised Nash "
-                     "π ∝ π_ref·exp(P(y ≻ π)/τ) moves toward π_ref as τ grows.")
-    if truth == "higher":
-        return Check(True, why + "Right: both runs reach their own Nash (small gaps), but a "
-                     "larger τ keeps the Nash closer to π_ref (lower KL), which a best reply "
-                     "exploits more. τ trades exploitability for staying near the reference.")
-    return Check(True, why + "Right for these runs, though unexpected: check that both ran "
-                 "30 iterations and that the gaps to their Nash are small.")
+    return judge_prediction(
+        answer, truth, why, expected="higher",
+        wrong="The regularised Nash π ∝ π_ref·exp(P(y ≻ π)/τ) moves toward π_ref as τ grows.",
+        right="Right: both runs reach their own Nash (small gaps), but a larger τ keeps the "
+        "Nash closer to π_ref (lower KL), which a best reply exploits more. τ trades "
+        "exploitability for staying near the reference.",
+        surprise="Right for these runs, though unexpected: check that both ran 30 iterations "
+        "and that the gaps to their Nash are small.")

@@ -14,7 +14,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 
-from polab.core.exercises import Check
+from polab.core.exercises import Check, judge_prediction
 
 ANSWERS = ("closer", "further")
 
@@ -45,12 +45,11 @@ def check_precond_answer(adam_steps: Sequence[Mapping[str, float]],
     why = (f"realised / predicted KL: Adam-aware prediction {adam:.3g} "
            f"({miss_adam:.1f} decades from 1), SGD prediction {sgd:.3g} ({miss_sgd:.1f} "
            "decades). ")
-    if answer != truth:
-        return Check(False, why + f"So the SGD prediction moves it {truth}, not {answer}. "
-                     "Look at the scale of dW: Adam divides by √v, SGD does not.")
-    if truth == "further":
-        return Check(True, why + "Right: the real optimiser is AdamW, whose per-parameter "
-                     "scaling makes a tiny gradient a step of size ~lr; −lr·G misses that, so "
-                     "the prediction must use the optimiser's own preconditioner (pitfall 1).")
-    return Check(True, why + "Right for these runs, though unusual: check that the two runs "
-                 "trained on the same seed and that AdamW is the trainer's optimiser.")
+    return judge_prediction(
+        answer, truth, why, expected="further",
+        wrong="Look at the scale of dW: Adam divides by √v, SGD does not.",
+        right="Right: the real optimiser is AdamW, whose per-parameter scaling makes a tiny "
+        "gradient a step of size ~lr; −lr·G misses that, so the prediction must use the "
+        "optimiser's own preconditioner (pitfall 1).",
+        surprise="Right for these runs, though unusual: check that the two runs trained on "
+        "the same seed and that AdamW is the trainer's optimiser.")
