@@ -10,15 +10,8 @@ import torch
 from helpers import f64
 
 from polab.algos.pg.mdpo_off import MDPOOff, MDPOOffConfig, mdpo_actor_loss
-from polab.algos.pg.sac import (
-    SAC,
-    EnsembleLinear,
-    SACConfig,
-    sac_actor_loss,
-    sac_critic_loss,
-    squash,
-    squashed_gaussian_logp,
-)
+from polab.algos.pg.sac import SAC, SACConfig, sac_actor_loss, sac_critic_loss
+from polab.core.continuous import EnsembleLinear, squash, squashed_gaussian_logp
 from polab.core.replay import ReplayBuffer, Transitions
 from polab.core.rollout import Rollout
 from polab.envs import make

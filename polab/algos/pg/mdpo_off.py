@@ -38,8 +38,9 @@ from typing import Any
 
 import torch
 
-from polab.algos.pg.sac import SAC, SACConfig, squashed_gaussian_logp
+from polab.algos.pg.sac import SAC, SACConfig
 from polab.config import param
+from polab.core.continuous import squashed_gaussian_logp
 from polab.core.replay import Transitions
 from polab.envs.base import BatchedEnv
 
