@@ -271,3 +271,31 @@ def test_batched_env_itself_refuses_num_envs_below_one(bad):
 def test_numpy_int_num_envs_is_accepted():
     env = make("CartPole-v1", np.int64(3), seed=0)
     assert env.num_envs == 3 and type(env.num_envs) is int and env.reset().shape == (3, 4)
+
+
+def test_pendulum_physics_per_copy_matches_one_setting_each():
+    """Per-copy mass/length/gravity/gain step each copy as a pendulum built with that
+    setting alone would (chapter 11's uncertainty grids), and bad values are named."""
+    mass, length = torch.tensor([0.7, 1.0, 1.3]), torch.tensor([1.3, 1.0, 0.7])
+    gravity, gain = torch.tensor([10.0, 15.0, 10.0]), torch.tensor([1.0, 1.0, 0.5])
+    batch = Pendulum(3, seed=0, mass=mass, length=length, gravity=gravity, gain=gain)
+    start = batch.get_state()
+    action = torch.tensor([[1.5], [-2.0], [2.0]])
+    obs, reward, *_ = batch.step(action)
+    for i in range(3):
+        one = Pendulum(1, seed=0, mass=float(mass[i]), length=float(length[i]),
+                       gravity=float(gravity[i]), gain=float(gain[i]))
+        one.set_state(start[i:i + 1])
+        o, r, *_ = one.step(action[i:i + 1])
+        assert torch.allclose(o, obs[i:i + 1]) and torch.allclose(r, reward[i:i + 1])
+    heavy = Pendulum(1, seed=0, mass=2.0)
+    heavy.set_state(start[:1])
+    default = Pendulum(1, seed=0)
+    default.set_state(start[:1])
+    assert not torch.equal(heavy.step(action[:1])[0], default.step(action[:1])[0])
+    with pytest.raises(ValueError, match="mass"):
+        Pendulum(2, mass=-1.0)
+    with pytest.raises(ValueError, match="gain: a tensor must hold 2"):
+        Pendulum(2, gain=torch.ones(3))
+    with pytest.raises(ValueError, match="no parameter 'friction'"):
+        batch.set_physics(friction=0.1)

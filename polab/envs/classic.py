@@ -268,6 +268,12 @@ class Pendulum(ClassicControl):
     semi-implicit Euler with the speed clipped to ±8, never terminates, 200-step limit.
 
     The state is ``(θ, θ̇)``, reset uniformly in ``[-π, π] × [-1, 1]``.
+
+    Physical parameters per copy (chapter 11's uncertainty sets and simulators):
+    ``mass``, ``length``, ``gravity`` and ``gain`` (the actuator's: the clipped torque is
+    multiplied by it before it acts; the reward sees the clipped torque) are floats or
+    ``(N,)`` tensors, default gymnasium's 1, 1, 10 and 1 (same numbers as without them);
+    :meth:`set_physics` changes them between episodes.
     """
 
     name = "Pendulum-v1"
@@ -277,12 +283,39 @@ class Pendulum(ClassicControl):
     single_action_space = _box([-max_torque], [max_torque])
     reset_low, reset_high = (-math.pi, -1.0), (math.pi, 1.0)
 
+    def __init__(self, num_envs: int, device: str | torch.device | None = None,
+                 seed: int | None = None, dtype: torch.dtype = torch.float32, *,
+                 mass: float | torch.Tensor = 1.0, length: float | torch.Tensor = 1.0,
+                 gravity: float | torch.Tensor = 10.0, gain: float | torch.Tensor = 1.0):
+        super().__init__(num_envs, device, seed, dtype)
+        self.gain = 1.0
+        self.set_physics(mass=mass, length=length, gravity=gravity, gain=gain)
+
+    def set_physics(self, **params: float | torch.Tensor) -> None:
+        """Set ``mass``, ``length``, ``gravity`` and/or ``gain``: a positive float for every
+        copy or an ``(N,)`` tensor of positive values, one per copy (a ``ValueError`` names a
+        bad one)."""
+        attrs = {"mass": "m", "length": "length", "gravity": "g", "gain": "gain"}
+        for name, value in params.items():
+            if name not in attrs:
+                raise ValueError(f"Pendulum has no parameter {name!r}; known: {list(attrs)}")
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device, self.dtype)
+                if value.shape != (self.num_envs,) or not bool((value > 0).all()):
+                    raise ValueError(f"Pendulum {name}: a tensor must hold {self.num_envs} "
+                                     f"positive values, got shape {tuple(value.shape)}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"Pendulum {name}={value!r}: expected a positive number")
+            setattr(self, attrs[name], value if isinstance(value, torch.Tensor) else float(value))
+
     def _advance(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         th, thdot = self.state.unbind(1)
         g, m, length, dt = self.g, self.m, self.length, self.dt
         u = self._continuous(action).clamp(-self.max_torque, self.max_torque)
         costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
-        newthdot = thdot + (3 * g / (2 * length) * torch.sin(th) + 3.0 / (m * length**2) * u) * dt
+        torque = u if isinstance(self.gain, float) and self.gain == 1.0 else u * self.gain
+        newthdot = thdot + (3 * g / (2 * length) * torch.sin(th)
+                            + 3.0 / (m * length**2) * torque) * dt
         newthdot = newthdot.clamp(-self.max_speed, self.max_speed)
         newth = th + newthdot * dt
         self.state = torch.stack((newth, newthdot), 1)
