@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from polab.config import Config
 
-Testbed = Literal["env", "task", "lqr", "inventory", "mo", "preference"]
+Testbed = Literal["env", "task", "lqr", "inventory", "mo", "preference", "robust",
+                  "offline"]
 
 
 def _resolve(ref: str) -> Any:
@@ -180,6 +181,9 @@ def testbed_envs(testbed: str) -> list[str]:
     if testbed == "preference":
         from polab.algos.preference.testbeds import TESTBEDS
         return list(TESTBEDS)
+    if testbed in ("robust", "offline"):
+        module = importlib.import_module(f"polab.algos.{testbed}.testbeds")
+        return list(module.TESTBEDS)
     from polab.envs.mo.mo_gym import MO_GYM_PREFIX
     from polab.envs.mo.registry import MO_ENVS
     return [*MO_ENVS, f"{MO_GYM_PREFIX}<id>"]
@@ -341,6 +345,22 @@ _pref("parl", "A-PARL, bilevel reward learning from preferences with the implici
       "Chakraborty et al. 2024, PARL: A Unified Framework for Policy Alignment in RL (ICLR)",
       "01_parl.md", "gridworld", module="parl", cls="PARL", config="PARLConfig",
       run_length="num_iterations", score="true_return", smoke=(("num_iterations", 2),))
+
+def _ch11(name: str, family: Literal["robust", "offline"], module: str, cls: str,
+          summary: str, paper: str, card: str | None, default_env: str, score: str,
+          smoke: tuple[tuple[str, object], ...], overrides: tuple[tuple[str, object], ...] = (),
+          config: str | None = None, run_length: str = "num_iterations") -> None:
+    """A chapter-11 algorithm of the ``robust`` or ``offline`` family on one of its family's
+    testbeds (``polab.algos.<family>.testbeds.TESTBEDS``)."""
+    ref = f"polab.algos.{family}.{module}"
+    register(AlgoSpec(name, family, f"{ref}:{config or cls + 'Config'}", f"{ref}:{cls}",
+                      summary, paper, "11_robust_and_offline", default_env, card=card,
+                      overrides=overrides, testbed=family, score=score, smoke=smoke,
+                      run_length=run_length))
+
+
+# chapter 11
+
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "
