@@ -246,6 +246,10 @@ SNAPSHOT_JS = """
           n = n === null ? c : Math.min(n, c);
         }
       }
+      if (t.type === 'table') {  // a table's data are its cells: rows of the first column
+        const columns = (t.cells || {}).values || [];
+        n = columns.length && columns[0] ? columns[0].length : 0;
+      }
       return {name: t.name || t.type, type: t.type, points: n || 0};
     }),
     title: ((gd.layout || {}).title || {}).text || '',

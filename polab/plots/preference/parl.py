@@ -65,7 +65,7 @@ def grid_maps(mdp: FiniteMDP, maps: Mapping[str, torch.Tensor], title: str,
                       1, i)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i}", row=1, col=i)
     fig.update_layout(title=title, template="plotly_white", height=340,
-                      width=max(400, 260 * len(maps)), margin={**MARGIN, "t": 80})
+                      width=min(900, max(400, 260 * len(maps))), margin={**MARGIN, "t": 80})
     return fig
 
 
