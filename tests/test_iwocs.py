@@ -126,3 +126,15 @@ def test_random_search_is_seeded():
                      "windy-walk-coupled")
         runs.append([algo.step()["worst_case_value"] for _ in range(3)])
     assert runs[0] == runs[1]
+
+
+def test_exercise_checker_judges_the_combine_prediction():
+    from polab.algos.robust.exercises.iwocs import check_combine_answer
+    runs = {}
+    for how in ("min", "last"):
+        algo = IWOCS(IWOCSConfig(combine=how, n_iterations=3), "windy-walk-coupled")
+        runs[how] = [algo.step() for _ in range(3)]
+    assert check_combine_answer(runs["min"], runs["last"], "lower").ok
+    assert not check_combine_answer(runs["min"], runs["last"], "same").ok
+    assert not check_combine_answer(runs["min"], runs["last"], "maybe").ok
+    assert not check_combine_answer(runs["min"][:1], runs["last"], "lower").ok
