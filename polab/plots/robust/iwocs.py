@@ -71,7 +71,7 @@ def worst_case_per_iteration(runs: Mapping[str, Sequence[float]], robust_vi: flo
     fig.add_hline(y=robust_vi, line_dash="dash", line_color="black",
                   annotation_text="robust VI")
     fig.update_layout(title="worst-case value of π_i per IWOCS iteration",
-                      template="plotly_white", xaxis_title="IWOCS iteration i",
+                      template="plotly_white", xaxis_title="IWOCS iteration i", xaxis_dtick=1,
                       yaxis_title="worst-case value from S", height=360, margin=MARGIN)
     return fig
 
