@@ -138,3 +138,13 @@ def test_exercise_checker_judges_the_combine_prediction():
     assert not check_combine_answer(runs["min"], runs["last"], "same").ok
     assert not check_combine_answer(runs["min"], runs["last"], "maybe").ok
     assert not check_combine_answer(runs["min"][:1], runs["last"], "lower").ok
+
+
+def test_state_dict_restores_the_found_kernels():
+    algo = IWOCS(IWOCSConfig(), "windy-walk-coupled")
+    algo.step()
+    state = algo.state_dict()
+    after = [algo.step()["worst_case_value"] for _ in range(2)]
+    algo.load_state_dict(state)
+    assert len(algo.loop.kernels) == 2
+    assert [algo.step()["worst_case_value"] for _ in range(2)] == after

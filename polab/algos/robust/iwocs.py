@@ -149,7 +149,7 @@ class IWOCS(Algorithm):
     counts the static problems solved."""
 
     x_label = "static problems solved"
-    state_parts = ("generator",)
+    state_parts = ("generator", "loop", "metrics")
 
     def __init__(self, config: IWOCSConfig, env: str | None = None,
                  device: str | torch.device | None = None):
@@ -178,6 +178,7 @@ class IWOCS(Algorithm):
             search = enumeration_search(self._random_kernels, w.reward, w.gamma, w.start_index)
         self.loop = IWOCSLoop(w.nominal().P, w.reward, w.gamma, w.start_index, search,
                               c.combine, c.tol)
+        self.metrics: dict[str, Any] = {}
 
     def _random_kernels(self) -> torch.Tensor:
         c, w = self.config, self.walk
