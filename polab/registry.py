@@ -360,6 +360,11 @@ def _ch11(name: str, family: Literal["robust", "offline"], module: str, cls: str
 
 
 # chapter 11
+_ch11("iwocs", "robust", "iwocs", "IWOCS", "IWOCS: solve the worst kernel found so far, act "
+      "on min_j Q_j, search the next worst kernel (exact, windy walk)", "Zouitine, Geist & "
+      "Rachelson 2024, Solving Robust MDPs as a Sequence of Static RL Problems, arXiv "
+      "2410.06212", "39_iwocs.md", "windy-walk", "worst_case_value",
+      smoke=(("n_iterations", 2),), run_length="n_iterations")
 
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",

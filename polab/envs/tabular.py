@@ -203,3 +203,122 @@ def from_config(config: Any, device: torch.device) -> FiniteMDP:
     """The default gridworld on ``device`` (``make_testbed("gridworld", ...)``); a config
     with a ``slip`` field sets the slip probability."""
     return gridworld(slip=float(getattr(config, "slip", 0.1)), device=device)
+
+
+# --- the windy walk (chapter 11, card 39) -------------------------------------------------------
+
+class WindyWalk:
+    """Card 39's *windy walk* (Zouitine, Geist & Rachelson 2024, the tabular toy): a
+    ``rows × cols`` grid (default 5 × 9), start S and goal G on row ``rows − 2`` at the two
+    ends, three windy columns in between (default 3, 4, 5) with a pit under them on the
+    bottom row. Four moves (a wall keeps you in place); then, in a windy column ``c`` (the
+    column the agent moved *from*), the wind blows it one cell down with probability
+    ``w_c`` — this definition of the wind is ours (the card only says "static wind strength
+    per column from a box"). G pays +1 and the pit −1 per step, both absorbing; γ = 0.95.
+
+    The uncertainty box is ``w_c ∈ [0, radius]`` per windy column, the nominal kernel calm
+    (``w = 0``). Two sets are built from it:
+
+    * :meth:`rectangular_set` (sa-rectangular): for every (s, a) one candidate next-state row
+      per wind level ``w ∈ linspace(0, radius, levels)``; nature may pick a different level
+      in every (s, a) (the *dynamic* model; robust VI is exact there);
+    * :meth:`coupled_set` (static, coupled): one level per windy column for the whole
+      episode, ``levels^3`` = 125 kernels; IWOCS is a heuristic there (card 39, pitfall 1).
+
+    :meth:`kernels` builds any batch of kernels from strengths ``[K, C]``; fractional
+    strengths give the finer evaluation grid (the kernel is affine in ``w``)."""
+
+    def __init__(self, radius: float = 0.3, levels: int = 5, rows: int = 5, cols: int = 9,
+                 windy: tuple[int, ...] = (3, 4, 5), gamma: float = 0.95, horizon: int = 40,
+                 device: torch.device | str = "cpu"):
+        _check(isinstance(radius, (int, float)) and 0.0 <= radius <= 1.0,
+               f"radius must be a wind probability in [0, 1], got {radius!r}")
+        _check(isinstance(levels, int) and levels >= 1, f"levels must be an int ≥ 1, got "
+               f"{levels!r}")
+        _check(isinstance(rows, int) and isinstance(cols, int) and rows >= 3 and cols >= 3,
+               f"rows and cols must be ints ≥ 3, got {rows!r}, {cols!r}")
+        _check(len(windy) >= 1 and len(set(windy)) == len(windy)
+               and all(0 < c < cols - 1 for c in windy),
+               f"windy must be distinct columns strictly between 0 and {cols - 1}, got {windy}")
+        self.radius, self.levels, self.shape, self.windy = float(radius), levels, (rows, cols), \
+            tuple(windy)
+        self.gamma, self.horizon, self.device = gamma, horizon, torch.device(device)
+        S = rows * cols
+        idx = torch.arange(S)
+        row, col = idx // cols, idx % cols
+        moves = torch.tensor(MOVES)
+        nr = (row[:, None] + moves[:, 0]).clamp(0, rows - 1)
+        nc = (col[:, None] + moves[:, 1]).clamp(0, cols - 1)
+        self.start, self.goal = (rows - 2, 0), (rows - 2, cols - 1)
+        self.pit = tuple((rows - 1, c) for c in windy)
+        absorbing = torch.zeros(S, dtype=torch.bool)
+        absorbing[[r * cols + c for r, c in (self.goal, *self.pit)]] = True
+        self._calm = torch.where(absorbing[:, None], idx[:, None], nr * cols + nc)  # [S, A]
+        self._blown = torch.where(absorbing[:, None], idx[:, None],
+                                  (nr + 1).clamp(max=rows - 1) * cols + nc)
+        # which windy column (index into strengths) blows on s; −1 where calm
+        self._column = torch.full((S,), -1, dtype=torch.long)
+        for k, c in enumerate(windy):
+            self._column[(col == c) & ~absorbing] = k
+        state_reward = torch.zeros(S, dtype=torch.double)
+        state_reward[self.goal[0] * cols + self.goal[1]] = 1.0
+        state_reward[[r * cols + c for r, c in self.pit]] = -1.0
+        self.reward = state_reward[:, None].expand(S, len(MOVES)).contiguous().to(self.device)
+        self.initial = torch.zeros(S, dtype=torch.double)
+        self.initial[self.start[0] * cols + self.start[1]] = 1.0
+        self.initial = self.initial.to(self.device)
+        self.num_states, self.num_actions = S, len(MOVES)
+        self.start_index = self.start[0] * cols + self.start[1]
+
+    def check_strengths(self, strengths: torch.Tensor) -> torch.Tensor:
+        """``strengths`` as a ``[K, C]`` double tensor in ``[0, 1]`` (a named error if not)."""
+        w = torch.as_tensor(strengths, dtype=torch.double)
+        _check(w.dim() == 2 and w.shape[1] == len(self.windy),
+               f"strengths must be [K, {len(self.windy)}] (one per windy column), got "
+               f"{tuple(w.shape)}")
+        _check(bool(((w >= 0) & (w <= 1)).all()), "strengths are wind probabilities in [0, 1]")
+        return w
+
+    def kernels(self, strengths: torch.Tensor) -> torch.Tensor:
+        """The kernels ``P[k, s, a, s']`` of the wind strengths ``[K, C]`` (one per windy
+        column), batched: ``(1 − w) 1{s' = calm(s, a)} + w 1{s' = blown(s, a)}``."""
+        w = self.check_strengths(strengths)
+        ws = torch.cat([w, torch.zeros(len(w), 1, dtype=w.dtype)], 1)[:, self._column]  # [K,S]
+        S = self.num_states
+        calm = torch.nn.functional.one_hot(self._calm, S).double()
+        blown = torch.nn.functional.one_hot(self._blown, S).double()
+        ws = ws[:, :, None, None]
+        return ((1 - ws) * calm + ws * blown).to(self.device)
+
+    def level_values(self, levels: int | None = None) -> torch.Tensor:
+        """The wind levels ``linspace(0, radius, levels)`` (default ``self.levels``)."""
+        n = self.levels if levels is None else levels
+        _check(isinstance(n, int) and n >= 1, f"levels must be an int ≥ 1, got {n!r}")
+        return torch.linspace(0.0, self.radius, n, dtype=torch.double)
+
+    def grid(self, levels: int | None = None) -> torch.Tensor:
+        """All ``levels^C`` strength vectors of the box's grid, ``[levels^C, C]``
+        (lexicographic, first column slowest)."""
+        values = self.level_values(levels)
+        return torch.cartesian_prod(*[values] * len(self.windy)).reshape(-1, len(self.windy))
+
+    def nominal(self) -> FiniteMDP:
+        """The calm windy walk (``w = 0``) as a :class:`FiniteMDP`."""
+        return self.mdp(torch.zeros(1, len(self.windy), dtype=torch.double))
+
+    def mdp(self, strengths: torch.Tensor) -> FiniteMDP:
+        """The windy walk with one strength vector ``[1, C]`` as a :class:`FiniteMDP`."""
+        return FiniteMDP(self.kernels(strengths)[0], self.reward, self.gamma, self.initial,
+                         self.horizon)
+
+    def rectangular_set(self) -> torch.Tensor:
+        """The sa-rectangular set's candidate rows ``[S, A, levels, S]``: the row of
+        ``(s, a)`` under each wind level (class docstring)."""
+        values = self.level_values()
+        uniform = values[:, None].expand(-1, len(self.windy))
+        return self.kernels(uniform).permute(1, 2, 0, 3).contiguous()
+
+    def coupled_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The coupled set: ``(strengths [levels^C, C], kernels [levels^C, S, A, S])``."""
+        strengths = self.grid()
+        return strengths, self.kernels(strengths)

@@ -1,0 +1,1 @@
+"""Exercise checkers of the robust family (notebook 11)."""

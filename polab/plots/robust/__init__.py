@@ -1,0 +1,2 @@
+"""Chapter 11's robust-RL figures (notebooks/11_robust_and_offline.ipynb): one module per
+algorithm."""
