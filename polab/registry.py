@@ -360,6 +360,11 @@ def _ch11(name: str, family: Literal["robust", "offline"], module: str, cls: str
 
 
 # chapter 11
+_ch11("dr-rpo", "robust", "drrpo", "DRRPO", "DR-RPO, optimistic robust linear backup (TV dual "
+      "per feature) with a closed-form KL mirror step", "Gu, He, Liu & Xu 2025, Policy "
+      "Regularized Distributionally Robust MDPs with Linear Function Approximation (arXiv "
+      "2510.14246)", "32_drrpo.md", "linear-toy", "robust_value", (("episodes", 20),),
+      run_length="episodes")
 
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
