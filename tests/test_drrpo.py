@@ -10,10 +10,22 @@ import pytest
 import torch
 from scipy.optimize import linprog
 
-from polab.algos.robust.drrpo import (DRRPO, DRRPOConfig, backward_pass, mirror_step,
-                                      optimistic_robust_q, ridge_truncated, tv_dual_per_feature)
-from polab.algos.robust.exact import (d_rect_expected_next, d_rect_policy_evaluation,
-                                      d_rect_robust_dp, tv_dual, tv_inner_min)
+from polab.algos.robust.drrpo import (
+    DRRPO,
+    DRRPOConfig,
+    backward_pass,
+    mirror_step,
+    optimistic_robust_q,
+    ridge_truncated,
+    tv_dual_per_feature,
+)
+from polab.algos.robust.exact import (
+    d_rect_expected_next,
+    d_rect_policy_evaluation,
+    d_rect_robust_dp,
+    tv_dual,
+    tv_inner_min,
+)
 from polab.envs.linear_mdp import LinearToyMDP
 
 D = torch.float64

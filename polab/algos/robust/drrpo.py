@@ -35,8 +35,12 @@ from typing import Any
 
 import torch
 
-from polab.algos.robust.exact import (d_rect_policy_evaluation, d_rect_robust_dp,
-                                      d_rect_worst_kernel, soft_value)
+from polab.algos.robust.exact import (
+    d_rect_policy_evaluation,
+    d_rect_robust_dp,
+    d_rect_worst_kernel,
+    soft_value,
+)
 from polab.config import Config, param
 from polab.core.algorithm import Algorithm
 from polab.envs.linear_mdp import LinearToyMDP

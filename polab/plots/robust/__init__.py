@@ -1,0 +1,1 @@
+"""Chapter 11 robust family figures: IWOCS (:mod:`.iwocs`) and DR-RPO (:mod:`.drrpo`)."""
