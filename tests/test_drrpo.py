@@ -158,3 +158,13 @@ def test_bad_env_is_named():
         DRRPO(DRRPOConfig(), env="Pendulum-v1")
     with pytest.raises(ValueError, match="horizon"):
         DRRPO(DRRPOConfig(horizon=5), env=LinearToyMDP(horizon=10))
+
+
+def test_exercise_checker_judges_right_and_wrong_answers():
+    from polab.algos.robust.exercises.drrpo import check_lambda_answer
+    weak = [{"robust_value": 1.67, "robust_optimum": 1.72}]
+    strong = [{"robust_value": 1.40, "robust_optimum": 1.72}]
+    assert check_lambda_answer(weak, strong, "lower").ok
+    wrong = check_lambda_answer(weak, strong, "higher")
+    assert not wrong.ok and "So it is lower" in wrong.message
+    assert not check_lambda_answer(weak, strong, "maybe").ok
