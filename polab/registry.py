@@ -365,6 +365,11 @@ _ch11("iwocs", "robust", "iwocs", "IWOCS", "IWOCS: solve the worst kernel found 
       "Rachelson 2024, Solving Robust MDPs as a Sequence of Static RL Problems, arXiv "
       "2410.06212", "39_iwocs.md", "windy-walk", "worst_case_value",
       smoke=(("n_iterations", 2),), run_length="n_iterations")
+_ch11("dr-rpo", "robust", "drrpo", "DRRPO", "DR-RPO, optimistic robust linear backup (TV dual "
+      "per feature) with a closed-form KL mirror step", "Gu, He, Liu & Xu 2025, Policy "
+      "Regularized Distributionally Robust MDPs with Linear Function Approximation (arXiv "
+      "2510.14246)", "32_drrpo.md", "linear-toy", "robust_value", (("episodes", 20),),
+      run_length="episodes")
 
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",

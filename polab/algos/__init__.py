@@ -37,6 +37,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.diffsim.hdpo": ("HDPO", "HDPOConfig", "InventoryReinforce",
                                  "InventoryReinforceConfig"),
     "polab.algos.robust.iwocs": ("IWOCS", "IWOCSConfig"),
+    "polab.algos.robust.drrpo": ("DRRPO", "DRRPOConfig"),
     "polab.registry": ("ALGORITHMS", "AlgoSpec", "get"),
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}

@@ -215,3 +215,70 @@ def domain_randomised_value_iteration(kernels: torch.Tensor, reward: torch.Tenso
     if w.shape != kernels.shape[:1] or bool((w < 0).any()) or abs(float(w.sum()) - 1) > 1e-9:
         raise ValueError(f"weights must be a distribution over the {kernels.shape[0]} kernels")
     return value_iteration(torch.einsum("k,ksat->sat", w, kernels), reward, gamma, tol)
+# --- d-rectangular linear robust DP (card 32) -------------------------------------------------
+
+def d_rect_expected_next(phi: torch.Tensor, mu: torch.Tensor, v_next: torch.Tensor,
+                         rho: float) -> torch.Tensor:
+    """``inf_{P ∈ 𝒰^ρ(s,a)} P·V = Σ_i φ_i(s, a) · min_{TV(μ_i, μ⁰_i) ≤ ρ} μ_i·V``, ``[S, A]``:
+    the adversary perturbs each factor μ⁰_i separately (d-rectangular set; card 32, pitfall 1),
+    not the mixture ``P⁰(·|s, a)`` as a whole. ``phi [S, A, d]``, ``mu [d, S]``, ``v_next [S]``."""
+    return phi @ tv_inner_min(mu, v_next, rho)
+
+
+def d_rect_worst_kernel(phi: torch.Tensor, mu: torch.Tensor, v_next: torch.Tensor,
+                        rho: float) -> torch.Tensor:
+    """The adversary's kernel ``[S, A, S]`` attaining :func:`d_rect_expected_next`:
+    ``Σ_i φ_i(s, a) q_i`` with ``q_i`` the worst distribution in factor i's TV ball."""
+    return torch.einsum("sad,dt->sat", phi, tv_worst_distribution(mu, v_next, rho))
+
+
+def soft_value(q: torch.Tensor, policy: torch.Tensor, pi_ref: torch.Tensor,
+               lambda_kl: float | None) -> torch.Tensor:
+    """``V(s) = Σ_a π(a|s) Q(s, a) − (1/λ_KL) KL(π(·|s) ‖ π_ref(·|s))`` (card 32 step 2, the
+    regularised value; pitfall 5); ``lambda_kl=None`` drops the KL term (plain ``E_π Q``)."""
+    v = (policy * q).sum(-1)
+    if lambda_kl is None:
+        return v
+    kl = (policy * (policy.clamp_min(1e-300).log() - pi_ref.log())).sum(-1)
+    return v - kl / lambda_kl
+
+
+def d_rect_robust_dp(phi: torch.Tensor, mu: torch.Tensor, reward: torch.Tensor, horizon: int,
+                     rho: float, lambda_kl: float | None = None,
+                     pi_ref: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Exact robust DP on the d-rectangular linear set: ``Q_h = r + inf_P P·V_{h+1}``,
+    ``V_h = max_a Q_h`` (the robust optimum), or with ``lambda_kl`` the KL-regularised optimum
+    ``π_h ∝ π_ref exp(λ_KL Q_h)``, ``V_h = (1/λ_KL) log Σ_a π_ref exp(λ_KL Q_h)`` (the fixed
+    point of card 32 step 3). Returns ``V [H+1, S]``, ``Q [H, S, A]``, ``policy [H, S, A]``."""
+    S, A = reward.shape
+    if pi_ref is None:
+        pi_ref = torch.full_like(reward, 1.0 / A)
+    V = torch.zeros(horizon + 1, S, dtype=reward.dtype, device=reward.device)
+    Q = torch.zeros(horizon, S, A, dtype=reward.dtype, device=reward.device)
+    policy = torch.zeros_like(Q)
+    for h in reversed(range(horizon)):
+        Q[h] = reward + d_rect_expected_next(phi, mu, V[h + 1], rho)
+        if lambda_kl is None:
+            policy[h] = torch.nn.functional.one_hot(Q[h].argmax(-1), A).to(Q.dtype)
+            V[h] = Q[h].max(-1).values
+        else:
+            logits = lambda_kl * Q[h] + pi_ref.log()
+            policy[h] = torch.softmax(logits, -1)
+            V[h] = torch.logsumexp(logits, -1) / lambda_kl
+    return {"V": V, "Q": Q, "policy": policy}
+
+
+def d_rect_policy_evaluation(phi: torch.Tensor, mu: torch.Tensor, reward: torch.Tensor,
+                             policy: torch.Tensor, rho: float, lambda_kl: float | None = None,
+                             pi_ref: torch.Tensor | None = None) -> torch.Tensor:
+    """Robust value ``V^π_ρ [H+1, S]`` of a policy ``[H, S, A]`` on the d-rectangular set
+    (the adversary answers each step; rectangularity makes that the worst kernel sequence),
+    minus the KL term when ``lambda_kl`` is given (the regularised objective)."""
+    horizon, (S, A) = policy.shape[0], reward.shape
+    if pi_ref is None:
+        pi_ref = torch.full_like(reward, 1.0 / A)
+    V = torch.zeros(horizon + 1, S, dtype=reward.dtype, device=reward.device)
+    for h in reversed(range(horizon)):
+        q = reward + d_rect_expected_next(phi, mu, V[h + 1], rho)
+        V[h] = soft_value(q, policy[h], pi_ref, lambda_kl)
+    return V
