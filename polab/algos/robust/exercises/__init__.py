@@ -1,2 +1,1 @@
-"""Exercise checkers of the robust family (notebook 11)."""
 """Exercise checkers of chapter 11's robust family (notebooks/11_robust_and_offline.ipynb)."""
