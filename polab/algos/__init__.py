@@ -39,6 +39,9 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.robust.iwocs": ("IWOCS", "IWOCSConfig"),
     "polab.algos.robust.drrpo": ("DRRPO", "DRRPOConfig"),
     "polab.registry": ("ALGORITHMS", "AlgoSpec", "get"),
+    "polab.algos.offline.bc": ("BC", "BCConfig"),
+    "polab.algos.offline.td3_bc": ("TD3BC", "TD3BCConfig"),
+    "polab.algos.offline.a2pr": ("A2PR", "A2PRConfig"),
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_WHERE)

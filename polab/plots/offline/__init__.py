@@ -1,0 +1,2 @@
+"""Figures of chapter 11's offline family, one module per card. Taught in
+notebooks/11_robust_and_offline.ipynb."""
