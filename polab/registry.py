@@ -375,10 +375,10 @@ _OFFLINE_SMOKE = (("num_iterations", 1), ("updates_per_iteration", 2), ("batch_s
                   ("dataset_size", 400), ("eval_episodes", 2), ("hidden", 16))
 _ch11("bc", "offline", "bc", "BC", "behaviour cloning of the offline dataset",
       "Pomerleau 1991, Efficient Training of Artificial Neural Networks for Autonomous "
-      "Navigation", None, "point-mass-mixed", "charts/score", _OFFLINE_SMOKE)
+      "Navigation", "26_a2pr.md", "point-mass-mixed", "charts/score", _OFFLINE_SMOKE)
 _ch11("td3-bc", "offline", "td3_bc", "TD3BC", "TD3+BC, TD3 with a behaviour-cloning term",
-      "Fujimoto & Gu 2021, A Minimalist Approach to Offline Reinforcement Learning", None,
-      "point-mass-mixed", "charts/score", _OFFLINE_SMOKE)
+      "Fujimoto & Gu 2021, A Minimalist Approach to Offline Reinforcement Learning",
+      "26_a2pr.md", "point-mass-mixed", "charts/score", _OFFLINE_SMOKE)
 _ch11("a2pr", "offline", "a2pr", "A2PR", "A2PR, advantage-guided policy regularisation "
       "toward a VAE-augmented behaviour policy", "Liu et al. 2024 (ICML), Adaptive "
       "Advantage-Guided Policy Regularization for Offline Reinforcement Learning",

@@ -55,7 +55,7 @@ def value_over_wind_grid(walk: WindyWalk, policies: Mapping[str, torch.Tensor],
     fig.update_yaxes(title_text=f"wind of column {walk.windy[0]}", row=1, col=1)
     fig.update_layout(title=f"value from S over the wind box (column {walk.windy[2]}'s wind "
                       "at its worst; ✕ = worst cell)", template="plotly_white", height=360,
-                      width=max(420, 300 * len(values)), margin={**MARGIN, "t": 80})
+                      width=min(900, max(420, 300 * len(values))), margin={**MARGIN, "t": 80})
     return fig
 
 
@@ -117,6 +117,7 @@ def policy_arrows(walk: WindyWalk, policies: Mapping[str, torch.Tensor]) -> go.F
                          row=1, col=i)
         fig.update_xaxes(showticklabels=False, row=1, col=i)
     fig.update_layout(title="greedy policies (blue: windy columns, red: pit)",
-                      template="plotly_white", height=300, width=max(420, 330 * len(policies)),
+                      template="plotly_white", height=300,
+                      width=min(900, max(420, 330 * len(policies))),
                       margin={**MARGIN, "t": 80})
     return fig
