@@ -95,3 +95,13 @@ def test_bad_input_is_named():
         worst_kernel(torch.zeros(0))
     with pytest.raises(ValueError, match="episodes"):
         evaluate_on_kernels(lambda o: o[:, :1], torch.ones(1, 2), 0, seed=0)
+
+
+def test_heatmap_marks_worst_cells_and_kernels_and_names_bad_input():
+    from polab.plots.robust.deep_iwocs import return_over_physics_grid
+    grid = [[-100.0, -200.0, -150.0], [-120.0, -110.0, -300.0], [-90.0, -95.0, -99.0]]
+    fig = return_over_physics_grid({"a": grid, "b": grid}, 0.3, [(1.0, 1.0), (1.3, 0.7)])
+    worst = [t for t in fig.data if t.type == "scatter" and t.marker.symbol == "x"]
+    assert [(t.x[0], t.y[0]) for t in worst] == [pytest.approx((1.3, 1.0))] * 2
+    with pytest.raises(ValueError, match="square"):
+        return_over_physics_grid({"a": [[1.0, 2.0]]}, 0.3)
