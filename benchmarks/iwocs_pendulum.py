@@ -124,10 +124,11 @@ def main() -> None:
                                          "results": results, "mean": mean_rows,
                                          "verdict": verdict}, indent=1))
     print(f"({time.time() - t0:.0f} s)")
-    failed = [f"{k} fails on the seed mean, holds on {held[k]}/{len(results)} seeds"
-              for k, ok in verdict.items() if not ok]
-    print("verdict: reproduced" if not failed
-          else f"verdict: not reproduced ({'; '.join(failed)})")
+    per_seed = ", ".join(f"{k} on {held[k]}/{len(results)} seeds" for k in verdict)
+    failed = [k for k, ok in verdict.items() if not ok]
+    print(f"verdict: reproduced (per seed: {per_seed})" if not failed
+          else f"verdict: not reproduced ({'; '.join(failed)} fails on the seed mean; per "
+          f"seed: {per_seed})")
 
 
 if __name__ == "__main__":

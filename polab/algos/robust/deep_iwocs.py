@@ -191,7 +191,9 @@ def randomise_physics(radius: float) -> Callable[[SAC], None]:
 
 class DeepIWOCS(Algorithm):
     """IWOCS with SAC solves on Pendulum's ``(mass, length)`` box; ``step()`` is one IWOCS
-    iteration (one SAC solve, then the search); ``global_step`` counts SAC env steps."""
+    iteration (one SAC solve, then the search); ``global_step`` counts SAC env steps.
+    ``state_dict`` keeps the loop's bookkeeping only, not the stored networks (no registry
+    entry, so no checkpoints: the benchmark trains it in one go)."""
 
     state_parts = ("generator", "kernels", "worst_returns", "done")
 
