@@ -360,6 +360,15 @@ def _ch11(name: str, family: Literal["robust", "offline"], module: str, cls: str
 
 
 # chapter 11
+_ch11("cql", "offline", "cql", "CQL", "CQL(H) on SAC: offline RL with a conservative penalty "
+      "logsumexp_a Q − Q(data)", "Kumar, Zhou, Tucker & Levine 2020, Conservative Q-Learning "
+      "for Offline Reinforcement Learning (NeurIPS)", None, "pendulum-medium",
+      "charts/real_return", smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
+_ch11("h2o", "offline", "h2o", "H2O", "H2O: SAC on real data + a wrong simulator, sim rows "
+      "IS-weighted by discriminators and Q-penalised where the dynamics gap is large",
+      "Niu et al. 2022, When to Trust Your Simulator: Dynamics-Aware Hybrid Offline-and-Online "
+      "Reinforcement Learning (NeurIPS)", "42_h2o.md", "pendulum-medium", "charts/real_return",
+      smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
 
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",

@@ -37,6 +37,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.diffsim.hdpo": ("HDPO", "HDPOConfig", "InventoryReinforce",
                                  "InventoryReinforceConfig"),
     "polab.registry": ("ALGORITHMS", "AlgoSpec", "get"),
+    "polab.algos.offline.cql": ("CQL", "CQLConfig"),
+    "polab.algos.offline.h2o": ("H2O", "H2OConfig"),
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_WHERE)
