@@ -1,0 +1,1 @@
+"""Chapter 11 offline family's figures (CQL, H2O, A2PR)."""
