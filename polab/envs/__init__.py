@@ -13,6 +13,7 @@ import torch
 
 from polab.envs.base import BatchedEnv, check_num_envs
 from polab.envs.classic import Acrobot, CartPole, MountainCarContinuous, Pendulum
+from polab.envs.point_mass import PointMass
 
 GYM_PREFIX = "gym:"
 
@@ -24,7 +25,7 @@ def register(name: str, factory: Callable[..., BatchedEnv]) -> None:
     _REGISTRY[name] = factory
 
 
-for _cls in (CartPole, Acrobot, Pendulum, MountainCarContinuous):
+for _cls in (CartPole, Acrobot, Pendulum, MountainCarContinuous, PointMass):
     register(_cls.name, _cls)
 
 

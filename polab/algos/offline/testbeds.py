@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 TESTBEDS: dict[str, str] = {
-    "pendulum-medium": "Pendulum-v1 (g 10), 10k transitions of a noisy swing-up controller "
-                       "(CQL, H2O's real data; H2O's simulator: gravity × sim_gap)",
+    "point-mass-mixed": "PointMass-v0, 20k transitions: 70 % random + 30 % expert (SAC actor)",
+    "point-mass-medium": "PointMass-v0, 20k transitions of a SAC actor at ~45 % of expert",
+    "pendulum-mixed": "Pendulum-v1, 50k transitions: 70 % random + 30 % expert (SAC actor)",
+    "pendulum-medium": "Pendulum-v1, 50k transitions of a SAC actor at ~40 % of expert",
 }
