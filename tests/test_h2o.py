@@ -106,3 +106,5 @@ def test_bad_input_named():
         H2OConfig(variant="bogus").validate()
     with pytest.raises(ValueError, match="batch_ratio"):
         H2OConfig(batch_ratio=1.0).validate()
+    with pytest.raises(ValueError, match="pendulum"):
+        H2O(small(), "point-mass-medium")

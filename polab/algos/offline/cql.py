@@ -11,9 +11,9 @@ the integral estimated from ``cql_n_actions`` uniform actions and as many from �
 batch 256, lr 3e-4, τ = 5e-3, automatic entropy, 2-layer nets (64 units here, as CORL's small
 configs; 256 in the paper). Dropped: the Lagrangian variant and CORL's backup-entropy option.
 
-Testbeds: ``pendulum-medium``, 10k transitions of a noisy swing-up controller on Pendulum-v1
-(:func:`pendulum_medium`; the point-mass datasets of the offline family replace it once
-shipped). Taught in notebooks/11_robust_and_offline.ipynb.
+Testbeds: the offline family's datasets from shipped SAC actors (``pendulum-medium``,
+``point-mass-medium``, ... in :mod:`.testbeds`), evaluated in their env.
+Taught in notebooks/11_robust_and_offline.ipynb.
 """
 
 from __future__ import annotations
@@ -23,43 +23,28 @@ from typing import Any
 
 import torch
 
-from polab.algos.offline.datasets import Dataset, collect
+from polab.algos.offline import actors
+from polab.algos.offline.datasets import Dataset, make_dataset
 from polab.algos.offline.sac_core import SACCore, cql_penalty, evaluate
+from polab.algos.offline.testbeds import TESTBEDS
 from polab.config import Config, param
 from polab.core.algorithm import Algorithm
 from polab.core.replay import Transitions
-from polab.envs.classic import Pendulum, angle_normalize
+from polab.envs.base import BatchedEnv
 
-TESTBED_DATA = {"pendulum-medium": 10_000}
-
-
-def swing_up(obs: torch.Tensor, noise: float, generator: torch.Generator) -> torch.Tensor:
-    """A mediocre Pendulum controller: pump energy with ``2·sign(θ̇)`` far from the top, a PD
-    law near it (|θ| < 0.6), plus Gaussian noise ``noise``, clipped to ±2: ``(N, 1)``."""
-    th = torch.atan2(obs[:, 1], obs[:, 0])
-    thdot = obs[:, 2]
-    pump = 2.0 * torch.sign(thdot + 1e-3)
-    pd = -(8.0 * angle_normalize(th) + 1.5 * thdot)
-    a = torch.where(th.abs() < 0.6, pd, pump)
-    a = a + noise * torch.randn(a.shape, generator=generator, device=obs.device)
-    return a.clamp(-2.0, 2.0)[:, None]
+SIZES = {"point-mass": 20_000, "pendulum": 50_000}
+"""Transitions of each env's testbeds (``polab.algos.offline.testbeds``)."""
 
 
-def pendulum_medium(n: int = 10_000, seed: int = 0, gravity: float = 10.0,
-                    noise: float = 1.5) -> Dataset:
-    """``n`` transitions of :func:`swing_up` (noise 1.5) on 50 Pendulum copies (``gravity``):
-    a 'medium' dataset, returns ≈ half-way between random and the controller."""
-    env = Pendulum(50, seed=seed, gravity=gravity)
-    gen = torch.Generator().manual_seed(seed + 1)
-    return collect(env, lambda obs: swing_up(obs, noise, gen), n, seed)
-
-
-def load_testbed(name: str, seed: int) -> tuple[Dataset, str]:
-    """The dataset of testbed ``name`` and the registered name of its real env."""
-    if name not in TESTBED_DATA:
-        raise ValueError(f"dataset={name!r}: unknown offline testbed; known: "
-                         f"{sorted(TESTBED_DATA)}")
-    return pendulum_medium(TESTBED_DATA[name], seed), "Pendulum-v1"
+def load_testbed(name: str, seed: int, n: int | None = None) -> tuple[Dataset, str]:
+    """The dataset of testbed ``name`` (``<env>-<quality>``, e.g. ``pendulum-medium``: the
+    shipped actors' data, :func:`~polab.algos.offline.datasets.make_dataset`), its first
+    ``n`` rows if given, and the offline env key of its real env."""
+    if name not in TESTBEDS:
+        raise ValueError(f"dataset={name!r}: unknown offline testbed; known: {sorted(TESTBEDS)}")
+    key = next(k for k in SIZES if name.startswith(k + "-"))
+    quality = name[len(key) + 1:]
+    return make_dataset(key, quality, n or SIZES[key], seed), key
 
 
 @dataclass(frozen=True)
@@ -97,11 +82,10 @@ class CQL(Algorithm):
     def __init__(self, config: CQLConfig, env: str = "pendulum-medium",
                  device: str | torch.device | None = None):
         self.setup(config, device)
-        self.data, real_name = load_testbed(env, self.config.seed)
-        self.data = self.data.to(self.device)
-        self.real = Pendulum(self.config.eval_envs, self.device, seed=self.config.seed)
+        data, key = load_testbed(env, self.config.seed)
+        self.data = data.to(self.device)
+        self.real = actors.make_env(key, self.config.eval_envs, self.config.seed)
         self.core = build_core(self.config, self.real, self.device)
-        assert real_name == self.real.name
 
     def step(self) -> dict[str, Any]:
         c = self.config
@@ -120,7 +104,7 @@ class CQL(Algorithm):
                 **{f"losses/{k}": float(torch.stack(v).mean()) for k, v in stats.items()}}
 
 
-def build_core(config: Any, env: Pendulum, device: torch.device) -> SACCore:
+def build_core(config: Any, env: BatchedEnv, device: torch.device) -> SACCore:
     """A :class:`SACCore` sized for ``env`` from a config with ``hidden``, ``learning_rate``,
     ``gamma``, ``tau``."""
     space = env.single_action_space

@@ -129,6 +129,8 @@ class H2OConfig(Config):
                             high=8192, paper="Niu et al. 2022")
     batch_ratio: float = param(0.5, help="sim share of each batch", low=0.0, high=1.0,
                                paper="Niu et al. 2022: 0.5")
+    real_data: int = param(10_000, help="real transitions (from the testbed's dataset)",
+                           low=256, high=50_000, paper="card 42: medium, 10k")
     sim_gap: float = param(1.5, help="simulator's gravity ÷ the real one", low=0.5, high=3.0)
     beta_pen: float = param(0.1, help="weight β of the dynamics-aware Q penalty", low=0.0,
                             high=10.0, paper="Niu et al. 2022: 0.01; 0.1 toy (card 42)")
@@ -177,7 +179,10 @@ class H2O(Algorithm):
                  device: str | torch.device | None = None):
         self.setup(config, device)
         c = self.config
-        data, _ = load_testbed(env, c.seed)
+        data, key = load_testbed(env, c.seed, c.real_data)
+        if key != "pendulum":
+            raise ValueError(f"H2O: env={env!r}: its simulator is Pendulum with gravity × "
+                             "sim_gap, so it needs a pendulum-* testbed")
         self.data = data.to(self.device)
         self.obs_std = self.data.observations.std(0)
         self.real = Pendulum(c.eval_envs, self.device, seed=c.seed)
