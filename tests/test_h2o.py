@@ -108,3 +108,19 @@ def test_bad_input_named():
         H2OConfig(batch_ratio=1.0).validate()
     with pytest.raises(ValueError, match="pendulum"):
         H2O(small(), "point-mass-medium")
+
+
+def test_exercise_checker():
+    from polab.algos.offline.exercises.h2o import check_naive_answer
+
+    assert check_naive_answer(-300.0, -600.0, "lower").ok
+    wrong = check_naive_answer(-300.0, -600.0, "same")
+    assert not wrong.ok and "So it is lower, not same" in wrong.message
+    assert check_naive_answer(-300.0, -320.0, "same").ok
+    assert not check_naive_answer(-300.0, -320.0, "maybe").ok
+
+
+def test_same_seed_same_numbers_with_the_dataset_cached():
+    first = H2O(small(variant="h2o")).step()  # the dataset may be generated here
+    again = H2O(small(variant="h2o")).step()  # and cached here
+    assert first == again

@@ -19,6 +19,7 @@ Taught in notebooks/11_robust_and_offline.ipynb.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -30,16 +31,19 @@ from polab.algos.offline.testbeds import TESTBEDS
 from polab.config import Config, param
 from polab.core.algorithm import Algorithm
 from polab.core.replay import Transitions
+from polab.device import seed_everything
 from polab.envs.base import BatchedEnv
 
 SIZES = {"point-mass": 20_000, "pendulum": 50_000}
 """Transitions of each env's testbeds (``polab.algos.offline.testbeds``)."""
 
 
+@lru_cache(maxsize=4)
 def load_testbed(name: str, seed: int, n: int | None = None) -> tuple[Dataset, str]:
     """The dataset of testbed ``name`` (``<env>-<quality>``, e.g. ``pendulum-medium``: the
     shipped actors' data, :func:`~polab.algos.offline.datasets.make_dataset`), its first
-    ``n`` rows if given, and the offline env key of its real env."""
+    ``n`` rows if given, and the offline env key of its real env. Cached (the last four):
+    the learners only read it."""
     if name not in TESTBEDS:
         raise ValueError(f"dataset={name!r}: unknown offline testbed; known: {sorted(TESTBEDS)}")
     key = next(k for k in SIZES if name.startswith(k + "-"))
@@ -105,8 +109,10 @@ class CQL(Algorithm):
 
 
 def build_core(config: Any, env: BatchedEnv, device: torch.device) -> SACCore:
-    """A :class:`SACCore` sized for ``env`` from a config with ``hidden``, ``learning_rate``,
-    ``gamma``, ``tau``."""
+    """A :class:`SACCore` sized for ``env`` from a config with ``seed``, ``hidden``,
+    ``learning_rate``, ``gamma``, ``tau``; torch is reseeded first, so the initial networks do
+    not depend on whether the dataset came from :func:`load_testbed`'s cache."""
+    seed_everything(config.seed)
     space = env.single_action_space
     low, high = (torch.as_tensor(b, dtype=torch.float32, device=device)
                  for b in (space.low, space.high))

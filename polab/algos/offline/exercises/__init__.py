@@ -1,0 +1,1 @@
+"""Exercise checkers of the offline family (chapter 11)."""
