@@ -56,7 +56,7 @@ class CQLConfig(Config):
     """CQL's knobs (CORL's names where they exist)."""
 
     seed: int = param(0, help="random seed", low=0, high=2**31 - 1)
-    num_iterations: int = param(40, help="iterations (each: updates, then an evaluation)",
+    num_iterations: int = param(25, help="iterations (each: updates, then an evaluation)",
                                 low=1, high=100_000)
     updates_per_iteration: int = param(50, help="gradient steps per iteration", low=1,
                                        high=100_000)
