@@ -370,6 +370,15 @@ _ch11("dr-rpo", "robust", "drrpo", "DRRPO", "DR-RPO, optimistic robust linear ba
       "Regularized Distributionally Robust MDPs with Linear Function Approximation (arXiv "
       "2510.14246)", "32_drrpo.md", "linear-toy", "robust_value", (("episodes", 20),),
       run_length="episodes")
+_ch11("cql", "offline", "cql", "CQL", "CQL(H) on SAC: offline RL with a conservative penalty "
+      "logsumexp_a Q − Q(data)", "Kumar, Zhou, Tucker & Levine 2020, Conservative Q-Learning "
+      "for Offline Reinforcement Learning (NeurIPS)", None, "pendulum-medium",
+      "charts/real_return", smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
+_ch11("h2o", "offline", "h2o", "H2O", "H2O: SAC on real data + a wrong simulator, sim rows "
+      "IS-weighted by discriminators and Q-penalised where the dynamics gap is large",
+      "Niu et al. 2022, When to Trust Your Simulator: Dynamics-Aware Hybrid Offline-and-Online "
+      "Reinforcement Learning (NeurIPS)", "42_h2o.md", "pendulum-medium", "charts/real_return",
+      smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
 
 _OFFLINE_SMOKE = (("num_iterations", 1), ("updates_per_iteration", 2), ("batch_size", 16),
                   ("dataset_size", 400), ("eval_episodes", 2), ("hidden", 16))

@@ -42,6 +42,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.offline.bc": ("BC", "BCConfig"),
     "polab.algos.offline.td3_bc": ("TD3BC", "TD3BCConfig"),
     "polab.algos.offline.a2pr": ("A2PR", "A2PRConfig"),
+    "polab.algos.offline.cql": ("CQL", "CQLConfig"),
+    "polab.algos.offline.h2o": ("H2O", "H2OConfig"),
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_WHERE)
