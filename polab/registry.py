@@ -360,6 +360,8 @@ def _ch11(name: str, family: Literal["robust", "offline"], module: str, cls: str
 
 
 # chapter 11
+_OFFLINE_SMOKE = (("num_iterations", 1), ("updates_per_iteration", 2), ("batch_size", 16),
+                  ("dataset_size", 400), ("eval_episodes", 2), ("hidden", 16))
 _ch11("iwocs", "robust", "iwocs", "IWOCS", "IWOCS: solve the worst kernel found so far, act "
       "on min_j Q_j, search the next worst kernel (exact, windy walk)", "Zouitine, Geist & "
       "Rachelson 2024, Solving Robust MDPs as a Sequence of Static RL Problems, arXiv "
@@ -370,28 +372,26 @@ _ch11("dr-rpo", "robust", "drrpo", "DRRPO", "DR-RPO, optimistic robust linear ba
       "Regularized Distributionally Robust MDPs with Linear Function Approximation (arXiv "
       "2510.14246)", "32_drrpo.md", "linear-toy", "robust_value", (("episodes", 20),),
       run_length="episodes")
-_ch11("cql", "offline", "cql", "CQL", "CQL(H) on SAC: offline RL with a conservative penalty "
-      "logsumexp_a Q − Q(data)", "Kumar, Zhou, Tucker & Levine 2020, Conservative Q-Learning "
-      "for Offline Reinforcement Learning (NeurIPS)", None, "pendulum-medium",
-      "charts/real_return", smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
-_ch11("h2o", "offline", "h2o", "H2O", "H2O: SAC on real data + a wrong simulator, sim rows "
-      "IS-weighted by discriminators and Q-penalised where the dynamics gap is large",
-      "Niu et al. 2022, When to Trust Your Simulator: Dynamics-Aware Hybrid Offline-and-Online "
-      "Reinforcement Learning (NeurIPS)", "42_h2o.md", "pendulum-medium", "charts/real_return",
-      smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
-
-_OFFLINE_SMOKE = (("num_iterations", 1), ("updates_per_iteration", 2), ("batch_size", 16),
-                  ("dataset_size", 400), ("eval_episodes", 2), ("hidden", 16))
 _ch11("bc", "offline", "bc", "BC", "behaviour cloning of the offline dataset",
       "Pomerleau 1991, Efficient Training of Artificial Neural Networks for Autonomous "
       "Navigation", "26_a2pr.md", "point-mass-mixed", "charts/score", _OFFLINE_SMOKE)
 _ch11("td3-bc", "offline", "td3_bc", "TD3BC", "TD3+BC, TD3 with a behaviour-cloning term",
       "Fujimoto & Gu 2021, A Minimalist Approach to Offline Reinforcement Learning",
       "26_a2pr.md", "point-mass-mixed", "charts/score", _OFFLINE_SMOKE)
+_ch11("cql", "offline", "cql", "CQL", "CQL(H) on SAC: offline RL with a conservative penalty "
+      "logsumexp_a Q − Q(data)", "Kumar, Zhou, Tucker & Levine 2020, Conservative Q-Learning "
+      "for Offline Reinforcement Learning (NeurIPS)", "42_h2o.md", "pendulum-medium",
+      "charts/real_return", smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
 _ch11("a2pr", "offline", "a2pr", "A2PR", "A2PR, advantage-guided policy regularisation "
       "toward a VAE-augmented behaviour policy", "Liu et al. 2024 (ICML), Adaptive "
       "Advantage-Guided Policy Regularization for Offline Reinforcement Learning",
       "26_a2pr.md", "point-mass-mixed", "charts/score", _OFFLINE_SMOKE)
+_ch11("h2o", "offline", "h2o", "H2O", "H2O: SAC on real data + a wrong simulator, sim rows "
+      "IS-weighted by discriminators and Q-penalised where the dynamics gap is large",
+      "Niu et al. 2022, When to Trust Your Simulator: Dynamics-Aware Hybrid Offline-and-Online "
+      "Reinforcement Learning (NeurIPS)", "42_h2o.md", "pendulum-medium", "charts/real_return",
+      smoke=(("num_iterations", 2), ("updates_per_iteration", 5)))
+
 
 register(AlgoSpec("hdpo", "diffsim", "polab.algos.diffsim.hdpo:HDPOConfig",
                   "polab.algos.diffsim.hdpo:HDPO", "HDPO, pathwise gradients through the "

@@ -1,3 +1,2 @@
-"""Figures of chapter 11's offline family, one module per card. Taught in
-notebooks/11_robust_and_offline.ipynb."""
-"""Chapter 11 offline family's figures (CQL, H2O, A2PR)."""
+"""Figures of chapter 11's offline family, one module per card: A2PR (:mod:`.a2pr`), H2O and CQL
+(:mod:`.h2o`). Taught in notebooks/11_robust_and_offline.ipynb."""
