@@ -39,7 +39,7 @@ def test_td_target_and_weighted_loss():
 def test_bad_input_named():
     with pytest.raises(ValueError, match="cql_alpha"):
         CQLConfig(cql_alpha=-1.0).validate()
-    with pytest.raises(ValueError, match="dataset='nope'"):
+    with pytest.raises(ValueError, match="unknown offline testbed 'nope'"):
         load_testbed("nope", 0)
 
 

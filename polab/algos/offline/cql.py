@@ -25,30 +25,25 @@ from typing import Any
 import torch
 
 from polab.algos.offline import actors
+from polab.algos.offline.base import DATASET_SIZES, parse_testbed
 from polab.algos.offline.datasets import Dataset, make_dataset
 from polab.algos.offline.sac_core import SACCore, cql_penalty, evaluate
-from polab.algos.offline.testbeds import TESTBEDS
 from polab.config import Config, param
 from polab.core.algorithm import Algorithm
 from polab.core.replay import Transitions
 from polab.device import seed_everything
 from polab.envs.base import BatchedEnv
 
-SIZES = {"point-mass": 20_000, "pendulum": 50_000}
-"""Transitions of each env's testbeds (``polab.algos.offline.testbeds``)."""
-
 
 @lru_cache(maxsize=4)
 def load_testbed(name: str, seed: int, n: int | None = None) -> tuple[Dataset, str]:
     """The dataset of testbed ``name`` (``<env>-<quality>``, e.g. ``pendulum-medium``: the
-    shipped actors' data, :func:`~polab.algos.offline.datasets.make_dataset`), its first
-    ``n`` rows if given, and the offline env key of its real env. Cached (the last four):
-    the learners only read it."""
-    if name not in TESTBEDS:
-        raise ValueError(f"dataset={name!r}: unknown offline testbed; known: {sorted(TESTBEDS)}")
-    key = next(k for k in SIZES if name.startswith(k + "-"))
-    quality = name[len(key) + 1:]
-    return make_dataset(key, quality, n or SIZES[key], seed), key
+    shipped actors' data, :func:`~polab.algos.offline.datasets.make_dataset`; names parsed
+    as the other offline learners do, :func:`~polab.algos.offline.base.parse_testbed`), its
+    first ``n`` rows if given, and the offline env key of its real env. Cached (the last
+    four): the learners only read it."""
+    key, quality = parse_testbed(name)
+    return make_dataset(key, quality, n or DATASET_SIZES[key], seed), key
 
 
 @dataclass(frozen=True)
