@@ -1,4 +1,4 @@
-"""Rewrite the README's algorithm table from the registry (``polab/registry.py``).
+"""Rewrite the README's algorithm table from the registry (``polab/registry/``).
 
     python scripts/readme_tables.py          # rewrite README.md in place
     python scripts/readme_tables.py --check  # exit 1 when the README's table is stale

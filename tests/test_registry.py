@@ -1,4 +1,4 @@
-"""The registry (polab/registry.py) is the one list of algorithms: every entry's Config and
+"""The registry (polab/registry/) is the one list of algorithms: every entry's Config and
 trainer import, its notebook and card exist, its smallest run (``smoke``) builds on its default
 testbed and steps once with finite metrics, and the README's algorithm table is the
 registry's (README, "Algorithms")."""
@@ -93,7 +93,7 @@ def test_readme_algorithm_table_is_the_registry():
                       + re.escape(registry.README_END), text, re.S)
     assert block, "README.md lacks the generated algorithm table's markers"
     assert block.group(1) == registry.markdown_table(), (
-        "README.md's algorithm table differs from polab/registry.py: run "
+        "README.md's algorithm table differs from polab/registry/: run "
         "python scripts/readme_tables.py")
     for name in NAMES:
         assert f"| `{name}` |" in block.group(1)
