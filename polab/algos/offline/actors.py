@@ -54,9 +54,10 @@ def env_key(env: str) -> str:
     return env
 
 
-def make_env(env: str, num_envs: int, seed: int | None = None) -> BatchedEnv:
-    """``num_envs`` copies of the env ``env`` (key or name)."""
-    return make(ENVS[env_key(env)][0], num_envs, seed=seed)
+def make_env(env: str, num_envs: int, seed: int | None = None,
+             device: str | torch.device | None = None) -> BatchedEnv:
+    """``num_envs`` copies of the env ``env`` (key or name) on ``device`` (default CPU)."""
+    return make(ENVS[env_key(env)][0], num_envs, device=device, seed=seed)
 
 
 def horizon(env: str) -> int:

@@ -90,7 +90,8 @@ class OfflineAlgorithm(Algorithm):
         self.act_scale = ((high - low) / 2).to(self.device)
         self.act_bias = ((high + low) / 2).to(self.device)
         self.obs_dim, self.act_dim = data.observations.shape[1], data.actions.shape[1]
-        self.eval_env = actors.make_env(self.env_key, c.eval_episodes, seed=c.seed + 10_000)
+        self.eval_env = actors.make_env(self.env_key, c.eval_episodes, seed=c.seed + 10_000,
+                                        device=self.device)
         ref = actors.references(self.env_key)
         self.random_return, self.expert_return = ref["random"], ref["expert"]
         self.build()

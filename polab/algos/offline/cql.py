@@ -83,7 +83,7 @@ class CQL(Algorithm):
         self.setup(config, device)
         data, key = load_testbed(env, self.config.seed)
         self.data = data.to(self.device)
-        self.real = actors.make_env(key, self.config.eval_envs, self.config.seed)
+        self.real = actors.make_env(key, self.config.eval_envs, self.config.seed, self.device)
         self.core = build_core(self.config, self.real, self.device)
 
     def step(self) -> dict[str, Any]:
