@@ -217,10 +217,8 @@ def _summary(spec: registry.AlgoSpec, algo: Any, hist: Any, wall: float,
                                        else "not evaluated in this run"))
         if spec.testbed == "preference" and math.isfinite(hist.last("eval/pass@1")):
             out(f"final eval/pass@1 (held-out, greedy): {hist.last('eval/pass@1'):.3f}")
-    unit = {"env": "env steps", "task": algo.x_label, "lqr": "trajectories",
-            "inventory": "simulated periods", "mo": "env steps",
-            "preference": algo.x_label, "robust": algo.x_label,
-            "offline": algo.x_label}[spec.testbed]
+    unit = {"env": "env steps", "lqr": "trajectories", "inventory": "simulated periods",
+            "mo": "env steps"}.get(spec.testbed) or algo.x_label
     steps = int(algo.global_step)
     out(f"{unit}: {steps}, wall-clock: {wall:.1f} s ({steps / max(wall, 1e-9):,.0f}/s)")
     if threshold is not None:

@@ -17,7 +17,15 @@ from typing import Any, Literal
 from polab.config import Config
 
 Testbed = Literal["env", "task", "lqr", "inventory", "mo", "preference", "robust",
-                  "offline"]
+                  "offline", "scaling", "diffusion"]
+
+TESTBED_TABLES = {"preference": "polab.algos.preference.testbeds",
+                  "robust": "polab.algos.robust.testbeds",
+                  "offline": "polab.algos.offline.testbeds",
+                  "scaling": "polab.algos.group.scalerl_testbeds",
+                  "diffusion": "polab.algos.diffusion.testbeds"}
+"""Testbeds whose environment names are a family's ``TESTBEDS`` table (name -> one-line
+description): the module that holds it."""
 
 
 def _resolve(ref: str) -> Any:
@@ -179,12 +187,8 @@ def testbed_envs(testbed: str) -> list[str]:
         return list(LQR_SYSTEMS)
     if testbed == "inventory":
         return list(INVENTORY_SETTINGS)
-    if testbed == "preference":
-        from polab.algos.preference.testbeds import TESTBEDS
-        return list(TESTBEDS)
-    if testbed in ("robust", "offline"):
-        module = importlib.import_module(f"polab.algos.{testbed}.testbeds")
-        return list(module.TESTBEDS)
+    if testbed in TESTBED_TABLES:
+        return list(importlib.import_module(TESTBED_TABLES[testbed]).TESTBEDS)
     from polab.envs.mo.mo_gym import MO_GYM_PREFIX
     from polab.envs.mo.registry import MO_ENVS
     return [*MO_ENVS, f"{MO_GYM_PREFIX}<id>"]

@@ -235,3 +235,20 @@ register(AlgoSpec("linear-scalarisation", "morl", "polab.algos.morl.config:CMORL
                   "Liu et al. 2025, C-MORL (its baseline)", "09_multi_objective",
                   "deep-sea-treasure-concave-v0", card="04_cmorl.md", testbed="mo",
                   score="morl/hypervolume", smoke=_MO_SMOKE, run_length="baseline_iterations"))
+
+
+def _ch14(name: str, family: Literal["group", "diffusion"], module: str, cls: str,
+          summary: str, paper: str, card: str, default_env: str, score: str,
+          smoke: tuple[tuple[str, object], ...], overrides: tuple[tuple[str, object], ...] = (),
+          config: str | None = None, run_length: str = "num_iterations") -> None:
+    """A chapter-14 algorithm: ScaleRL's recipes (``group`` family, testbed ``scaling``:
+    ``polab.algos.group.scalerl_testbeds``) or RL of the masked-diffusion LM (``diffusion``
+    family and testbed: ``polab.algos.diffusion.testbeds``)."""
+    ref = f"polab.algos.{family}.{module}"
+    register(AlgoSpec(name, family, f"{ref}:{config or cls + 'Config'}", f"{ref}:{cls}",
+                      summary, paper, "14_scaling_and_diffusion", default_env, card=card,
+                      overrides=overrides, testbed="scaling" if family == "group" else family,
+                      score=score, smoke=smoke, run_length=run_length))
+
+
+# chapter 14
