@@ -240,3 +240,11 @@ def test_untrained_config_sizes():
     assert m.mask_id == 61
     with pytest.raises(ValueError, match="block_size"):
         m(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_partial_answers_reveal_positions_in_their_step():
+    from polab.plots.diffusion_lm import partial_answers
+
+    order = torch.tensor([[2, 0, 1], [0, 0, 1]]).numpy()
+    assert partial_answers(["abc", "xyz"], order) == [["_b_", "_bc", "abc"],
+                                                      ["xy_", "xyz", "xyz"]]
