@@ -26,7 +26,7 @@ class ContextualBandit:
 
     name = "bandit"
 
-    def __init__(self, n_arms: int = 64, dim: int = 16, train_size: int = 512,
+    def __init__(self, n_arms: int = 64, dim: int = 8, train_size: int = 4096,
                  eval_size: int = 2048, noise: float = 0.2, max_len: int = 5, seed: int = 0,
                  device: str | torch.device = "cpu"):
         checks = [("n_arms", n_arms, 2 <= n_arms <= 4096), ("dim", dim, 1 <= dim <= 1024),

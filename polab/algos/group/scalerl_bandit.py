@@ -78,7 +78,7 @@ class ScaleRLBandit(ScaleRL):
         self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=c.learning_rate,
                                            betas=(c.adam_beta1, c.adam_beta2),
                                            weight_decay=c.weight_decay)
-        needs_copy = c.off_policy_k > 1 or not c.lm_head_fp32
+        needs_copy = c.off_policy_k >= 1 or not c.lm_head_fp32
         self.gen = generator_copy(self.policy, "head", c.lm_head_fp32) if needs_copy else None
         self.pool = PromptPool(len(self.env.train_x), c.resample_threshold,
                                c.no_positive_resample)
