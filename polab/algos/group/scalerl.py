@@ -56,7 +56,8 @@ Surrogate = Literal["cispo", "clip"]
 class ScaleRLConfig(GRPOConfig):
     """ScaleRL's knobs (card 24's widgets; TRL's names where the group core has them:
     ``loss_type`` is the card's ``aggregation``, ``scale_rewards`` its ``adv_norm``).
-    Defaults are sized for the 64-arm bandit (16 prompts × 8, 300 iterations, ~1 s)."""
+    Defaults are sized for the 64-arm bandit (16 prompts × 8, 900 iterations, ~3 s on one
+    CPU thread)."""
 
     generation_batch_size: int = param(128, help="completions per iteration: prompts × G",
                                        low=1, high=65_536, paper="Khatri et al. 2025 §3 (48 "
@@ -70,7 +71,7 @@ class ScaleRLConfig(GRPOConfig):
                                    low=1, high=1_000_000)
     eval_every: int = param(2, help="updates between validation pass-rate checks (also after "
                             "the first and the last; 0 = never)", low=0, high=100_000)
-    num_iterations: int = param(300, help="iterations (generation batches) in a run", low=1,
+    num_iterations: int = param(900, help="iterations (generation batches) in a run", low=1,
                                 high=100_000)
     loss_type: Aggregation = param(
         "prompt", help="aggregation (card: `aggregation`): prompt = per prompt-group token "
