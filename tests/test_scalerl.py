@@ -249,3 +249,38 @@ def test_bad_testbed_input():
         cispo_loss(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1),
                    torch.ones(1, 1, dtype=torch.bool), eps_max=0.5)
     assert isinstance(ScaleRL(small(), "bandit"), ScaleRLBandit)
+
+
+# --- the LM trainer (GRPO through its hooks) ------------------------------------------------
+
+
+def lm_run(iterations=2, **changes):
+    from polab.algos.group.scalerl_lm import LM_SCALE
+    config = variant_config("ScaleRL", **{**LM_SCALE, "generation_batch_size": 32,
+                                          "num_train_prompts": 64, "eval_samples": 1,
+                                          "eval_every": 1, **changes})
+    algo = ScaleRL(config, "addition")
+    return algo, train(algo, iterations, progress=False)
+
+
+def test_lm_k0_equals_k1_and_logs_compute():
+    from polab.algos.group.scalerl_lm import ScaleRLLM
+    a, ha = lm_run(off_policy_k=0)
+    b, hb = lm_run(off_policy_k=1)
+    assert isinstance(a, ScaleRLLM) and a.gen_model is None and b.gen_model is not None
+    for key in ("compute/flops", "eval/pass_rate", "loss", "reward"):
+        assert ha.column(key).tolist() == pytest.approx(hb.column(key).tolist(), nan_ok=True,
+                                                        rel=0, abs=0)
+    assert ha.column("compute/flops")[0] > 0 and ha.records[0]["eval/pass_rate_start"] > 0
+
+
+def test_lm_bf16_head_mismatch():
+    from polab.lm.generate import completion_logprobs
+    algo, _ = lm_run(iterations=1, off_policy_k=0)
+    samples = algo.last_batch.samples
+    exact = completion_logprobs(algo.model, samples)[0]
+    gen16 = completion_logprobs(generator_copy(algo.model, "lm_head", False), samples)[0]
+    gen32 = completion_logprobs(generator_copy(algo.model, "lm_head", True), samples)[0]
+    m = samples.loss_mask
+    assert torch.equal(gen32[m], exact[m])
+    assert (gen16[m] - exact[m]).abs().max() > 1e-3

@@ -29,7 +29,10 @@ and every ``eval_every`` iterations the validation pass rate ``eval/pass_rate``.
 
 ``ScaleRL(config, env)`` builds the trainer of the testbed ``env``
 (:mod:`polab.algos.group.scalerl_testbeds`): ``"bandit"`` → the thin bandit loop
-(:mod:`polab.algos.group.scalerl_bandit`). Taught in notebooks/14_scaling_and_diffusion.ipynb.
+(:mod:`polab.algos.group.scalerl_bandit`); a shipped LM base (``"addition"``) or a
+:class:`~polab.lm.tasks.Task` → GRPO with the recipe in its hooks
+(:mod:`polab.algos.group.scalerl_lm`; use its ``LM_SCALE`` knobs there). Taught in
+notebooks/14_scaling_and_diffusion.ipynb.
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class ScaleRLConfig(GRPOConfig):
                                        paper="Khatri et al. 2025 §4 (no-positive-resampling)")
     resample_threshold: float = param(0.9, help="pass rate at which a prompt leaves the pool",
                                       low=0.0, high=1.0, paper="Khatri et al. 2025 §4 (0.9)")
+    eval_samples: int = param(4, help="LM testbeds: samples per held-out problem in the "
+                              "validation pass rate (the bandit's is exact)", low=1, high=256)
     lm_head_fp32: bool = param(True, help="the generator's head (logits) in fp32; off: in "
                                "bf16, so π_gen ≠ π_train",
                                paper="Khatri et al. 2025 §4 (FP32 LM head)")
@@ -156,9 +161,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "prompt-std": {"preset": "ScaleRL", "scale_rewards": "group"},
     "no-curriculum": {"preset": "ScaleRL", "no_positive_resample": False},
     "k8-no-IS": {"preset": "ScaleRL", "is_correction": False},
+    "bf16-head": {"preset": "ScaleRL", "lm_head_fp32": False},
 }
 """The benchmark's variants: the recipe, the baseline, leave-one-out ablations of the
-efficiency knobs (aggregation, adv-norm, curriculum) and the destabilised k = 8 without IS."""
+efficiency knobs (aggregation, adv-norm, curriculum), the destabilised k = 8 without IS, and
+the generator's head in bf16 (card 24's other destabiliser)."""
 
 EFFICIENCY_ABLATIONS = ("ScaleRL", "sample-mean", "prompt-std", "no-curriculum")
 
@@ -320,9 +327,15 @@ class ScaleRL(Algorithm):
     def __new__(cls, config: ScaleRLConfig, env: Any = "bandit", **kwargs: Any) -> ScaleRL:
         if cls is not ScaleRL:
             return super().__new__(cls)
-        from polab.algos.group.scalerl_bandit import ScaleRLBandit
         from polab.envs.contextual_bandit import ContextualBandit
         if env == "bandit" or isinstance(env, ContextualBandit):
+            from polab.algos.group.scalerl_bandit import ScaleRLBandit
             return super().__new__(ScaleRLBandit)
+        from polab.lm.pretrain import shipped_bases
+        from polab.lm.tasks import Task
+        if isinstance(env, Task) or env in shipped_bases():
+            from polab.algos.group.scalerl_lm import ScaleRLLM
+            return super().__new__(ScaleRLLM)
         from polab.algos.group.scalerl_testbeds import TESTBEDS
-        raise ValueError(f"ScaleRL env={env!r}: known testbeds {', '.join(TESTBEDS)}")
+        raise ValueError(f"ScaleRL env={env!r}: known testbeds {', '.join(TESTBEDS)} (or "
+                         "any shipped LM base)")
