@@ -2,6 +2,7 @@
 
     python benchmarks/scalerl.py                          # 7 variants x seeds 0 1 2, bandit
     python benchmarks/scalerl.py --seeds 0,1 --variants ScaleRL,DAPO --json /tmp/s.json
+    python benchmarks/scalerl.py --env addition-reverse --variants ScaleRL,DAPO,k8-no-IS
 
 Each (variant, seed) is one call, :func:`run_variant`: ``ScaleRL`` on the 64-arm contextual
 bandit (``polab.envs.contextual_bandit``) at the config's defaults with the variant's knobs
@@ -9,7 +10,9 @@ bandit (``polab.envs.contextual_bandit``) at the config's defaults with the vari
 ablations of aggregation, advantage normalisation and curriculum, k = 8 without IS, and a
 bf16 generator head, reported beside claim 3 but not part of the verdict),
 logging the cumulative compute (2N FLOPs per generated token, 6N per trained one) and the
-exact held-out pass rate every 2 iterations. Then, per run:
+exact held-out pass rate every 2 iterations; or with ``--env addition-reverse`` on the tiny
+LM at ``scalerl_testbeds.LM_SCALE`` (300 iterations, pass rate of 4 samples per held-out sum
+every 10). Then, per run:
 
 * a fit of card 24's sigmoid (``polab.sweep.curves.fit_sigmoid``, R0 fixed to the measured
   start) on the first ``--fit-prefix`` (40 %) of the run's compute, extrapolated to the end:
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 
 from polab.algos.group.scalerl import EFFICIENCY_ABLATIONS, VARIANTS, ScaleRL, variant_config
+from polab.algos.group.scalerl_testbeds import ENV_FIELDS
 from polab.sweep.curves import bootstrap_fits, fit_sigmoid
 from polab.train import train
 
@@ -46,7 +50,7 @@ def run_variant(name: str, seed: int, iterations: int | None = None, env: str = 
                 **changes) -> list[dict[str, float]]:
     """One (variant, seed) run; its scalar records (``compute/flops``, ``eval/pass_rate``
     every ``eval_every`` iterations, ``eval/pass_rate_start`` in the first), plus ``status``."""
-    config = variant_config(name, seed=seed, **changes)
+    config = variant_config(name, seed=seed, **{**ENV_FIELDS.get(env, {}), **changes})
     if iterations is not None:
         config = config.replace(num_iterations=iterations)
     algo = ScaleRL(config, env)
@@ -92,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--iterations", type=int, default=None,
-                        help="iterations per run (default: the config's, 900)")
+                        help="iterations per run (default: the testbed's, 900 on the bandit)")
     parser.add_argument("--fit-prefix", type=float, default=0.4)
     parser.add_argument("--env", default="bandit")
     parser.add_argument("--json", default=None, help="write every number here")

@@ -284,3 +284,37 @@ def test_lm_bf16_head_mismatch():
     m = samples.loss_mask
     assert torch.equal(gen32[m], exact[m])
     assert (gen16[m] - exact[m]).abs().max() > 1e-3
+
+
+# --- the LM testbed ------------------------------------------------------------------------
+
+
+def test_reversed_addition_task():
+    from polab.lm.tasks import AdditionTask, make_task
+    task = AdditionTask(reverse=True)
+    problems = task.sample_prompts(64, torch.Generator().manual_seed(0))
+    a, b = problems.data["a"], problems.data["b"]
+    assert problems.answers == [str(s)[::-1] for s in (a + b).tolist()]
+    ids, _ = task.tokenizer.encode_batch(problems.answers, add_bos=False, add_eos=True,
+                                         padding_side="right")
+    assert task.reward(problems, ids).all()
+    normal, _ = task.tokenizer.encode_batch([str(s) for s in (a + b).tolist()], add_bos=False,
+                                            add_eos=True, padding_side="right")
+    palindromes = torch.tensor([str(s) == str(s)[::-1] for s in (a + b).tolist()])
+    assert torch.equal(task.reward(problems, normal).bool(), palindromes)
+    assert make_task(task.spec()).reverse and "reverse" not in AdditionTask().spec()
+    assert task.max_new_tokens <= 5  # answers <= 5 tokens: no forced interruption
+    with pytest.raises(ValueError, match="scratchpad"):
+        AdditionTask(reverse=True, scratchpad=True)
+
+
+def test_shipped_reverse_base_and_its_env_fields():
+    from polab.lm.pretrain import RECIPES, load_base, shipped_metrics
+    from polab.registry import env_fields, get
+    model, _, task = load_base("addition-reverse")
+    assert task.reverse and model.num_params() < 200_000
+    assert 0.25 <= shipped_metrics("addition-reverse")["validation_pass@1"] < 0.4
+    assert RECIPES["addition-reverse"].task["reverse"]
+    fields = env_fields("scaling", "addition-reverse")
+    assert fields["learning_rate"] == 3e-4 and env_fields("scaling", "bandit") == {}
+    assert get("scalerl").make_config("addition-reverse").learning_rate == 3e-4

@@ -17,7 +17,8 @@ Card 24's recipe (:mod:`polab.algos.group.scalerl`) through GRPO's hooks, on a s
   ``eval/pass_rate``: the mean reward of ``eval_samples`` samples per held-out problem at
   ``temperature`` (card 24: a mean over many samples, not greedy).
 
-The config's defaults are the bandit's; on the LM use GRPO's scale (e.g. ``LM_SCALE``).
+The config's defaults are the bandit's; on the LM use GRPO's scale (:data:`LM_SCALE`, what
+the registry applies for ``--env addition-reverse``).
 Answers here are ≤ 5 tokens: no forced interruption. Taught in
 notebooks/14_scaling_and_diffusion.ipynb.
 """
@@ -42,15 +43,14 @@ from polab.algos.group.scalerl import (
     scalerl_loss,
     zero_variance_keep,
 )
+from polab.algos.group.scalerl_testbeds import LM_SCALE
 from polab.core.compute import lm_flops
 from polab.lm.evaluate import evaluate
 from polab.lm.generate import Samples, generate
 from polab.lm.model import GPT
 from polab.lm.tasks import Problems, Task
 
-LM_SCALE: dict[str, Any] = {"learning_rate": 3e-4, "generation_batch_size": 256,
-                            "num_train_prompts": 2048, "num_iterations": 60, "eval_every": 5}
-"""ScaleRL's knobs at GRPO's tiny-LM scale (32 prompts × 8, lr 3e-4), not the bandit's."""
+__all__ = ["LM_SCALE", "ScaleRLLM"]
 
 
 class ScaleRLLM(ScaleRL, GRPO):
