@@ -110,8 +110,8 @@ class ScaleRLBandit(ScaleRL):
         rewards = env.reward(rows, arms)
         self.pool.record(ids, rewards.view(-1, g))
         # 3. FILTER + ADVANTAGES
-        keep = (zero_variance_keep(rewards, g) if c.zero_var_filter
-                else torch.ones_like(rewards, dtype=torch.bool))
+        informative = zero_variance_keep(rewards, g)
+        keep = informative if c.zero_var_filter else torch.ones_like(informative)
         adv = scalerl_advantages(rewards, g, c.scale_rewards, keep)
         lengths = env.lengths(arms)
         tokens = torch.arange(env.max_len, device=self.device)
@@ -141,7 +141,7 @@ class ScaleRLBandit(ScaleRL):
         groups = rewards.view(-1, g)
         metrics.update({
             "compute/flops": self.flops, "reward": float(rewards.mean()),
-            "frac_reward_zero_std": float((~keep).float().mean()),
+            "frac_reward_zero_std": float((~informative).float().mean()),
             "pool/alive": float(self.pool.alive.float().mean()),
             "completions/mean_length": float(lengths.float().mean()),
             "reward_std": float(groups.std(1).mean()) if g > 1 else 0.0,
