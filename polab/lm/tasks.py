@@ -1,7 +1,10 @@
 """Tasks with verifiable rewards, generated in-kit from a seed.
 
 * :class:`AdditionTask` — ``123+456=`` → ``579<eos>``: multi-digit addition, answer digits
-  in normal order (the reversed order makes the task far too easy for a teaching testbed). With
+  in normal order (the reversed order makes the task far too easy for a teaching testbed).
+  With ``reverse=True`` the answer is written least significant digit first, ``975<eos>``
+  (each digit then depends only on the columns already written): RL's curve bends within
+  seconds, chapter 14's ScaleRL testbed. With
   ``scratchpad=True`` the completion first works column by column, least significant first,
   ``<scratch>3+6=9;2+5=7;1+4=5</scratch>579<eos>``; its length grows with the number of
   digits (drawn per operand between ``min_digits`` and ``digits``) and with the carries.
@@ -160,9 +163,12 @@ class AdditionTask(Task):
 
     def __init__(self, digits: int = 3, min_digits: int | None = None, scratchpad: bool = False,
                  tokenizer: CharTokenizer | None = None, eval_size: int = 512,
-                 eval_seed: int = 1234, digit_dist: str = "uniform"):
+                 eval_seed: int = 1234, digit_dist: str = "uniform", reverse: bool = False):
         self.digits, self.min_digits = digits, min_digits or digits
-        self.scratchpad, self.digit_dist = scratchpad, digit_dist
+        self.scratchpad, self.digit_dist, self.reverse = scratchpad, digit_dist, reverse
+        if reverse and scratchpad:
+            raise ValueError("reverse=True writes the sum's digits reversed; it has no "
+                             "scratchpad variant (scratchpad=True)")
         if not 1 <= self.min_digits <= digits <= 9:
             raise ValueError(f"need 1 <= min_digits <= digits <= 9, got {self.min_digits}, "
                              f"{digits}")
@@ -170,7 +176,9 @@ class AdditionTask(Task):
             raise ValueError(f"digit_dist={digit_dist!r}: expected one of {self.DIGIT_DISTS}")
         # answer + <eos>; the scratchpad adds <scratch>, "a+b+1=ss;" per column, </scratch>
         self.max_new_tokens = digits + 2 + scratchpad * (9 * digits + 1)
-        extra = {"digit_dist": digit_dist} if digit_dist != "uniform" else {}
+        extra: dict[str, Any] = {"digit_dist": digit_dist} if digit_dist != "uniform" else {}
+        if reverse:
+            extra["reverse"] = True
         super().__init__(tokenizer, eval_size, eval_seed, digits=digits,
                          min_digits=self.min_digits, scratchpad=scratchpad, **extra)
 
@@ -192,7 +200,7 @@ class AdditionTask(Task):
     def _render(self, data: dict[str, torch.Tensor]) -> Problems:
         a, b = data["a"], data["b"]
         prompts = [f"{x}+{y}=" for x, y in zip(a.tolist(), b.tolist(), strict=True)]
-        sums = [str(s) for s in (a + b).tolist()]
+        sums = self._answers(a + b)
         if not self.scratchpad:
             return Problems(prompts, sums, data)
         da, db = _digits(a, self.digits), _digits(b, self.digits)
@@ -210,11 +218,16 @@ class AdditionTask(Task):
             answers.append("<scratch>" + ";".join(steps) + "</scratch>" + total)
         return Problems(prompts, answers, data)
 
+    def _answers(self, sums: torch.Tensor) -> list[str]:
+        """The sums as answer strings (digits reversed with ``reverse``)."""
+        return [str(s)[::-1] if self.reverse else str(s) for s in sums.tolist()]
+
     def reward(self, problems: Problems, completion_ids: torch.Tensor) -> torch.Tensor:
         """1.0 where the answer (after the first ``</scratch>`` in the scratchpad variant)
-        is exactly ``a + b`` followed by ``<eos>``; the scratchpad itself is not graded."""
+        is exactly ``a + b`` (reversed with ``reverse``) followed by ``<eos>``; the scratchpad
+        itself is not graded."""
         tok = self.tokenizer
-        sums = [str(s) for s in (problems.data["a"] + problems.data["b"]).tolist()]
+        sums = self._answers(problems.data["a"] + problems.data["b"])
         target, _ = tok.encode_batch(sums, add_bos=False, add_eos=True, padding_side="right",
                                      device=completion_ids.device)
         if self.scratchpad:

@@ -172,6 +172,9 @@ def env_fields(testbed: str, env: str) -> dict[str, object]:
         return dict(INVENTORY_SETTINGS[env])
     if testbed == "lqr" and env not in LQR_SYSTEMS:
         raise ValueError(f"unknown LQR system {env!r}; known: {', '.join(LQR_SYSTEMS)}")
+    if testbed in TESTBED_TABLES:  # a family's table may name fields per testbed (ENV_FIELDS)
+        table = importlib.import_module(TESTBED_TABLES[testbed])
+        return dict(getattr(table, "ENV_FIELDS", {}).get(env, {}))
     return {"env": env} if testbed == "mo" else {}
 
 

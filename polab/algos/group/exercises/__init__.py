@@ -1,0 +1,1 @@
+"""Exercise checkers of the group family (chapter 14: ScaleRL)."""
