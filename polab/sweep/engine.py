@@ -87,13 +87,14 @@ def run_trial(trial: Trial, spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def read_results(out: str | os.PathLike) -> pd.DataFrame:
-    """``out``/results.csv (empty when there is none yet), floats read back exactly and the
-    ``error`` column as strings."""
+    """``out``/results.csv (empty when there is none yet); ids, variant names, statuses and
+    errors read as strings (an id of digits stays a string; no error is ``""``)."""
     path = Path(out) / RESULTS
     if not path.exists():
         return pd.DataFrame(columns=["trial_id", "status", "error"])
-    df = pd.read_csv(path, float_precision="round_trip")
-    df["error"] = df["error"].fillna("").astype(str)
+    text = {"trial_id": str, "variant": str, "status": str, "error": str}
+    df = pd.read_csv(path, dtype=text)
+    df["error"] = df["error"].fillna("")
     return df
 
 
@@ -119,16 +120,31 @@ def _pythonpath() -> str:
 
 def init_ray(spec: SweepSpec) -> bool:
     """Start a local Ray with ``spec.workers`` CPUs, or join the cluster at ``spec.address``,
-    with this checkout on the workers' ``PYTHONPATH``; ``False`` when Ray was already up
-    (then the caller's session is used as it is and left running)."""
+    so that the workers import this checkout's ``polab``; ``False`` when Ray was already up
+    (then the caller's session is used as it is and left running).
+
+    A local Ray is started with ``address="local"`` (a new instance even where ``ray start``
+    left one, which ``ray.init()`` would join) and inherits ``PYTHONPATH`` from this process
+    (set for the start only): its pre-started workers serve the trials. A cluster gets it as
+    the job's ``runtime_env`` (its workers start for this job)."""
     import ray
 
     if ray.is_initialized():
         return False
-    local = {} if spec.address else {"num_cpus": spec.workers}
-    ray.init(address=spec.address or None, include_dashboard=False, log_to_driver=False,
-             ignore_reinit_error=True, runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}},
-             **local)
+    common = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+    if spec.address:
+        ray.init(address=spec.address, runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}},
+                 **common)
+        return True
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = _pythonpath()
+    try:
+        ray.init(address="local", num_cpus=spec.workers, **common)
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
     return True
 
 

@@ -1,0 +1,236 @@
+"""``polab sweep`` / ``run_sweep`` (issue 18, "Done when": sweep): the same table with
+``--workers`` 0, 1 and 2; reruns skip done trials and retry failed ones; a bad config is a
+failed row naming its field while the other trials run; ``--address`` joins a head started
+on 127.0.0.1; ``parse_grid`` and ``load_spec`` coerce values and name bad knobs."""
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from polab import cli
+from polab.sweep import SweepSpec, engine, load_spec, parse_grid, run_sweep, summary
+from polab.sweep.engine import comparable
+
+ALGO, ENV = "reinforce", "CartPole-v1"
+GRID = {"learning_rate": (0.01, 0.003), "baseline": (False, True)}
+SEEDS, ITERATIONS = (0, 1), 2
+ROOT = Path(__file__).resolve().parent.parent
+RAY = Path(sys.executable).with_name("ray")
+
+
+def make_spec(out: Path, **changes) -> SweepSpec:
+    return SweepSpec(**{"algo": ALGO, "env": ENV, "grid": GRID, "seeds": SEEDS,
+                        "iterations": ITERATIONS, "smoke": True, "out": out, "workers": 0,
+                        **changes})
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> pd.DataFrame:
+    """The sweep run in this process (``workers=0``): 2 × 2 grid × 2 seeds."""
+    return run_sweep(make_spec(tmp_path_factory.mktemp("ref")), progress=False)
+
+
+def test_in_process_table_has_a_row_per_record_in_trial_order(reference):
+    trials = make_spec(Path("unused")).trials()
+    assert len(trials) == 8 and len(reference) == 8 * ITERATIONS
+    assert list(reference["trial_id"].drop_duplicates()) == [t.trial_id for t in trials]
+    assert (reference["status"] == "finished").all() and (reference["error"] == "").all()
+    assert list(reference.columns[:7]) == ["trial_id", "variant", "learning_rate", "baseline",
+                                           "seed", "step", "compute"]
+    assert reference["compute"].isna().all()  # REINFORCE logs no FLOPs
+    assert (reference["step"] == reference["global_step"]).all()
+    first = reference.iloc[:ITERATIONS]
+    assert list(first["learning_rate"]) == [0.01] * 2 and list(first["seed"]) == [0, 0]
+    assert reference["charts/episodic_return"].notna().all()
+
+
+def test_import_does_not_import_ray():
+    code = "import sys, polab.sweep; sys.exit('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode == 0
+
+
+def test_rerun_skips_done_trials_and_retries_failed_ones(tmp_path, monkeypatch):
+    calls = []
+    real_train = engine.train
+
+    def flaky_train(algo, n, **kw):
+        calls.append(algo.config.seed)
+        if algo.config.seed == 1 and len(calls) <= 8:  # seed 1 fails on the first run only
+            raise RuntimeError("worker lost\nsecond line")
+        return real_train(algo, n, **kw)
+
+    monkeypatch.setattr(engine, "train", flaky_train)
+    spec = make_spec(tmp_path)
+    first = run_sweep(spec, progress=False)
+    failed = first[first["status"] == "failed"]
+    assert len(calls) == 8 and len(failed) == 4 and set(failed["seed"]) == {1}
+    assert set(failed["error"]) == {"RuntimeError: worker lost"}
+    rows = len(engine.read_results(tmp_path))
+    assert rows == 4 * ITERATIONS + 4
+
+    second = run_sweep(spec, progress=False)  # only the four failed trials run again
+    assert calls[8:] == [1, 1, 1, 1] and (second["status"] == "finished").all()
+    assert len(engine.read_results(tmp_path)) == 8 * ITERATIONS  # failed rows replaced
+    run_sweep(spec, progress=False)  # nothing left to run
+    assert len(calls) == 12 and len(engine.read_results(tmp_path)) == 8 * ITERATIONS
+
+
+def test_bad_config_is_a_failed_row_and_the_others_run(tmp_path, reference):
+    grid = {"learning_rate": (0.01, 5.0), "baseline": (False,)}
+    table = run_sweep(make_spec(tmp_path, grid=grid), progress=False)
+    bad = table[table["learning_rate"] == 5.0]
+    assert len(bad) == 2 and (bad["status"] == "failed").all()  # one row per seed
+    assert bad["step"].isna().all()
+    assert all("learning_rate=5.0 is out of range" in e for e in bad["error"])
+    good = table[table["learning_rate"] == 0.01]
+    assert len(good) == 2 * ITERATIONS and (good["status"] == "finished").all()
+    same = reference[(reference["learning_rate"] == 0.01) & ~reference["baseline"]]
+    pd.testing.assert_series_equal(good["loss"].reset_index(drop=True),
+                                   same["loss"].reset_index(drop=True))
+    rows = summary(table, make_spec(tmp_path, grid=grid))
+    assert list(rows["done"]) == [2, 0] and list(rows["failed"]) == [0, 2]
+    assert math.isfinite(rows["mean"][0]) and math.isnan(rows["mean"][1])
+
+
+class TestLocalRay:
+    """Workers 1 and 2 share one local Ray session, started as ``run_sweep`` starts it."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    @classmethod
+    def local_ray(cls, tmp_path_factory):
+        import ray
+
+        assert engine.init_ray(make_spec(tmp_path_factory.mktemp("x"), workers=2))
+        yield
+        ray.shutdown()
+
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_same_table_with_ray_workers(self, workers, tmp_path, reference):
+        table = run_sweep(make_spec(tmp_path, workers=workers), progress=False)
+        pd.testing.assert_frame_equal(comparable(table), comparable(reference))
+        assert not table["time"].equals(reference["time"])  # what comparable() leaves out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def head():
+    """A Ray head on 127.0.0.1 (``ray start --head``), started with the module so that its
+    start-up overlaps the other tests; ``--block`` makes SIGTERM stop it and everything it
+    started (``ray stop`` would stop every Ray on the machine). Token authentication off:
+    the driver joins by address alone."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(RAY), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+         "--num-cpus", "2", "--include-dashboard", "false", "--block"],
+        env={**os.environ, "RAY_AUTH_MODE": "disabled"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        yield proc, port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_cli_joins_a_head_on_localhost(tmp_path, reference, head, capsys):
+    proc, port = head
+    for line in proc.stdout:
+        if "Ray runtime started" in line:
+            break
+    else:
+        pytest.fail("ray start --head did not start")
+    code = cli.main(["sweep", ALGO, "--env", ENV, "--grid", "learning_rate=0.01,0.003",
+                     "--grid", "baseline=false,true", "--seeds", "0,1", "--iterations",
+                     str(ITERATIONS), "--smoke", "--address", f"127.0.0.1:{port}",
+                     "--workers", "2", "--out", str(tmp_path), "--quiet"])
+    text = capsys.readouterr().out
+    assert code == 0 and f"Ray at 127.0.0.1:{port}" in text
+    assert f"table: {tmp_path / 'results.csv'} (16 rows" in text
+    assert text.count("default ") == 4 and "± " in text  # one summary line per grid point
+    table = engine.sweep_table(engine.read_results(tmp_path), make_spec(tmp_path),
+                               make_spec(tmp_path).trials())
+    pd.testing.assert_frame_equal(comparable(table), comparable(reference))
+
+
+def test_parse_grid_coerces_to_the_field_types():
+    grid = parse_grid(["learning_rate=1e-3,0.01", "baseline=true,0", "num_envs=4,8.0",
+                       "norm_adv=yes"], ALGO)
+    assert grid == {"learning_rate": (1e-3, 0.01), "baseline": (True, False),
+                    "num_envs": (4, 8), "norm_adv": (True,)}
+    assert type(grid["num_envs"][1]) is int and type(grid["learning_rate"][0]) is float
+    assert parse_grid("gamma=0.9", ALGO) == {"gamma": (0.9,)}
+    # a spec coerces what the Python API gives it too (an int for a float field, strings)
+    spec = SweepSpec(ALGO, grid={"learning_rate": [1, "0.5"]}, variants={"b": {"baseline": "on"}})
+    assert spec.grid == {"learning_rate": (1.0, 0.5)} and spec.variants == {"b": {"baseline": True}}
+
+
+@pytest.mark.parametrize("item, message", [
+    ("lr=0.1", "reinforce has no knob 'lr'; knobs are baseline"),
+    ("learning_rate=fast", "learning_rate='fast' is not a valid float"),
+    ("baseline=maybe", "baseline='maybe' is not a valid bool"),
+    ("learning_rate", "--grid expects key=v1,v2"),
+    ("learning_rate=", "--grid learning_rate= lists no values"),
+    ("seed=1,2", "seed is not a knob of a sweep"),
+])
+def test_parse_grid_names_bad_input(item, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        parse_grid(item, ALGO)
+
+
+def test_spec_names_bad_fields(tmp_path):
+    for kw, message in [({"seeds": []}, "SweepSpec.seeds"), ({"seeds": [0, 0]}, "repeats"),
+                        ({"workers": -1}, "SweepSpec.workers"),
+                        ({"iterations": 0}, "SweepSpec.iterations"),
+                        ({"gpus_per_trial": 1.0}, "gpus_per_trial > 0 with device='cpu'"),
+                        ({"variants": {"v": {"baseline": True}}, "grid": {"baseline": [True]}},
+                         "set by variant 'v' and by the grid"),
+                        ({"algo": "nope"}, "unknown algorithm 'nope'")]:
+        with pytest.raises(ValueError, match=message):
+            SweepSpec(**{"algo": ALGO, **kw})
+
+
+def test_load_spec_reads_variants_and_grid(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('algo = "reinforce"\nseeds = [0, 1]\niterations = 2\nsmoke = true\n'
+                    '[grid]\nlearning_rate = [0.01, 1]\n'
+                    '[variants.plain]\n[variants.baseline]\nbaseline = "true"\n')
+    spec = load_spec(path, out=tmp_path, workers=0)
+    assert spec.variants == {"plain": {}, "baseline": {"baseline": True}}
+    assert spec.grid == {"learning_rate": (0.01, 1.0)} and spec.seeds == (0, 1)
+    trials = spec.trials()
+    assert [(t.variant, t.knobs.get("learning_rate"), t.seed) for t in trials[:3]] == [
+        ("plain", 0.01, 0), ("plain", 0.01, 1), ("plain", 1.0, 0)]
+    assert len({t.trial_id for t in trials}) == 8
+    assert all(t.config.baseline for t in trials[4:]) and trials[0].config.num_envs == 4
+    table = run_sweep(spec, progress=False)  # variants × grid × seeds, lr=1 is in range
+    assert len(table) == 8 * 2 and set(table["variant"]) == {"plain", "baseline"}
+    path.write_text('algo = "reinforce"\n[grid]\nlr = [1]\n')
+    with pytest.raises(ValueError, match="no knob 'lr'"):
+        load_spec(path)
+    path.write_text('algo = "reinforce"\nworkers = 3\n')
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['workers'\]"):
+        load_spec(path)
+    path.write_text("algo = \n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_spec(path)
+
+
+def test_cli_names_an_unknown_knob_in_one_line(tmp_path, capsys):
+    code = cli.main(["sweep", ALGO, "--grid", "lr=0.1,0.2", "--workers", "0",
+                     "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("polab: error: reinforce has no knob 'lr'")
+    assert not (tmp_path / "results.csv").exists()
