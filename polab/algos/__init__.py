@@ -25,6 +25,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "polab.algos.group.loop": ("LOOP", "LOOPConfig"),
     "polab.algos.group.spo": ("SPO", "SPOConfig"),
     "polab.algos.group.presets": ("PRESETS",),
+    "polab.algos.group.scalerl": ("ScaleRL", "ScaleRLConfig"),
     "polab.algos.token_control.capo": ("CAPO", "CAPOConfig"),
     "polab.algos.token_control.tppo": ("TPPO", "TPPOConfig"),
     "polab.algos.token_control.ppo_lm": ("PPOLM", "PPOLMConfig"),

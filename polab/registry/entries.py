@@ -252,3 +252,8 @@ def _ch14(name: str, family: Literal["group", "diffusion"], module: str, cls: st
 
 
 # chapter 14
+_ch14("scalerl", "group", "scalerl", "ScaleRL", "ScaleRL: CISPO, prompt-level mean, batch "
+      "advantage std, zero-variance filter, no-positive-resampling, PipelineRL-k, fp32 head",
+      "Khatri et al. 2025, The Art of Scaling Reinforcement Learning Compute for LLMs "
+      "(arXiv 2510.13786)", "24_scalerl.md", "bandit", "eval/pass_rate",
+      smoke=(("num_iterations", 4), ("generation_batch_size", 32), ("num_train_prompts", 64)))

@@ -23,17 +23,12 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import curve_fit
 
+from polab.core.compute import lm_flops
+
+__all__ = ["lm_flops", "sigmoid_curve", "SigmoidFit", "fit_sigmoid", "Interval",
+           "bootstrap_fits"]
+
 B_MAX = 5.0  # card 24's bound on the steepness
-
-
-def lm_flops(n_params: int, generated_tokens: float | np.ndarray,
-             trained_tokens: float | np.ndarray) -> float | np.ndarray:
-    """Compute of an RL step in FLOPs: ``2N`` per generated token plus ``6N`` per trained
-    token (module docstring)."""
-    if n_params <= 0:
-        raise ValueError(f"n_params={n_params!r}: a model has at least one parameter")
-    return 2.0 * n_params * np.asarray(generated_tokens) + 6.0 * n_params * np.asarray(
-        trained_tokens)
 
 
 def sigmoid_curve(compute: np.ndarray | float, r0: float, a: float, b: float, c_mid: float

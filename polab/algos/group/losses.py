@@ -31,12 +31,15 @@ from polab.config import Config, param
 from polab.core.advantages import ScaleRewards
 
 LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
+Aggregation = Literal["grpo", "bnpo", "dr_grpo", "dapo", "prompt"]
+"""TRL's loss types plus ScaleRL's prompt-level mean (``aggregate(..., group_size=G)``)."""
 ImportanceSamplingLevel = Literal["token", "sequence", "trajectory"]
 
 
-def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, *,
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: Aggregation, *,
               max_completion_length: int | None = None,
-              normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+              normalizer: float | torch.Tensor | None = None,
+              group_size: int | None = None) -> torch.Tensor:
     """Reduce a ``(B, T)`` per-token loss to a scalar, exactly as TRL's ``loss_type``:
 
     * ``"grpo"``: mean over each sequence's tokens, then mean over the B sequences
@@ -47,7 +50,10 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, 
       eq. 12). TRL passes that count (``num_items_in_batch``); here it is ``normalizer``
       (``GRPO.update`` passes the loss tokens of every minibatch together, so the minibatch
       losses add up to one full-batch token mean), and without one the local count is used,
-      so ``"dapo"`` equals ``"bnpo"`` for a single batch.
+      so ``"dapo"`` equals ``"bnpo"`` for a single batch;
+    * ``"prompt"`` (ScaleRL, card 24 "CISPO loss, prompt-level aggregation"): each group of
+      ``group_size`` adjacent rows summed and divided by *its* tokens ``Σ_g |y_g|``, then the
+      mean over the groups that have a token (rows of one prompt adjacent, as GRPO lays them).
 
     With gradient accumulation over k micro-batches TRL also divides grpo/bnpo/dr_grpo by k;
     callers that accumulate do that themselves.
@@ -64,7 +70,16 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, 
         return masked.sum() / (per_token.shape[0] * max_completion_length)
     if loss_type == "dapo":
         return masked.sum() / (m.sum().clamp(min=1.0) if normalizer is None else normalizer)
-    raise ValueError(f"loss_type={loss_type!r}: expected 'grpo', 'bnpo', 'dr_grpo' or 'dapo'")
+    if loss_type == "prompt":
+        if group_size is None or group_size < 1 or per_token.shape[0] % group_size:
+            raise ValueError(f"loss_type='prompt' needs group_size dividing the "
+                             f"{per_token.shape[0]} rows, got group_size={group_size!r}")
+        sums = masked.reshape(-1, group_size * per_token.shape[1]).sum(-1)
+        tokens = m.reshape(-1, group_size * per_token.shape[1]).sum(-1)
+        active = tokens > 0
+        return (sums[active] / tokens[active]).sum() / active.sum().clamp(min=1)
+    raise ValueError(f"loss_type={loss_type!r}: expected 'grpo', 'bnpo', 'dr_grpo', 'dapo' or "
+                     "'prompt'")
 
 
 def log_importance_weights(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor,
@@ -115,8 +130,9 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def clipped_surrogate_loss(
     logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
     *, epsilon: float | torch.Tensor = 0.2, epsilon_high: float | torch.Tensor | None = None,
-    importance_sampling_level: ImportanceSamplingLevel = "token", loss_type: LossType = "dapo",
-    max_completion_length: int | None = None, normalizer: float | torch.Tensor | None = None,
+    importance_sampling_level: ImportanceSamplingLevel = "token",
+    loss_type: Aggregation = "dapo", max_completion_length: int | None = None,
+    normalizer: float | torch.Tensor | None = None, group_size: int | None = None,
     beta: float = 0.0, ref_logp: torch.Tensor | None = None,
     entropy: torch.Tensor | None = None, entropy_coef: float = 0.0,
     dual_clip: float | None = None,
@@ -167,7 +183,8 @@ def clipped_surrogate_loss(
         per_token = torch.where(adv < 0, torch.minimum(per_token, -adv * dual_clip), per_token)
     per_token = per_token.expand_as(logp)
     loss_policy = aggregate(per_token, mask, loss_type,
-                            max_completion_length=max_completion_length, normalizer=normalizer)
+                            max_completion_length=max_completion_length, normalizer=normalizer,
+                            group_size=group_size)
     out = {"loss_policy": loss_policy}
     loss = loss_policy
 
@@ -177,14 +194,14 @@ def clipped_surrogate_loss(
         per_token_kl = k3_kl(logp, torch.where(mask, ref_logp.detach(), 0.0))
         out["loss_kl"] = beta * aggregate(per_token_kl, mask, loss_type,
                                           max_completion_length=max_completion_length,
-                                          normalizer=normalizer)
+                                          normalizer=normalizer, group_size=group_size)
         out["kl"] = _masked_mean(per_token_kl.detach(), mask)
         loss = loss + out["loss_kl"]
     if entropy is not None:
         entropy = torch.where(mask, entropy, 0.0)
         out["loss_entropy"] = aggregate(entropy, mask, loss_type,
                                         max_completion_length=max_completion_length,
-                                        normalizer=normalizer)
+                                        normalizer=normalizer, group_size=group_size)
         out["entropy"] = _masked_mean(entropy.detach(), mask)
         loss = loss - entropy_coef * out["loss_entropy"]
     out["loss"] = loss

@@ -1,0 +1,173 @@
+"""Card 24 (ScaleRL): sigmoid fits of validation pass rate against compute, per recipe and seed.
+
+    python benchmarks/scalerl.py                          # 6 variants x seeds 0 1 2, bandit
+    python benchmarks/scalerl.py --seeds 0,1 --variants ScaleRL,DAPO --json /tmp/s.json
+
+Each (variant, seed) is one call, :func:`run_variant`: ``ScaleRL`` on the 64-arm contextual
+bandit (``polab.envs.contextual_bandit``) at the config's defaults with the variant's knobs
+(``polab.algos.group.scalerl.VARIANTS``: the recipe, the DAPO-style baseline, leave-one-out
+ablations of aggregation, advantage normalisation and curriculum, and k = 8 without IS),
+logging the cumulative compute (2N FLOPs per generated token, 6N per trained one) and the
+exact held-out pass rate every 2 iterations. Then, per run:
+
+* a fit of card 24's sigmoid (``polab.sweep.curves.fit_sigmoid``, R0 fixed to the measured
+  start) on the first ``--fit-prefix`` (40 %) of the run's compute, extrapolated to the end:
+  ``|pred - final|`` (claim 1: < 0.05 for every run of a stable variant);
+* a fit on the whole run: A, B, C_mid per seed; and per variant ``bootstrap_fits`` over the
+  seeds (curves interpolated onto one compute grid) for A and C_mid with 90 % intervals.
+
+Claims (issue 18): (2) across the efficiency ablations {ScaleRL, sample-mean, prompt-std,
+no-curriculum} the relative spread ``max/min - 1`` of C_mid exceeds that of A; (3) k = 8
+without IS has a lower A than ScaleRL (90 % intervals apart) or diverges; (4) ScaleRL vs
+DAPO on A and C_mid (expected: higher A, smaller C_mid). A verdict line per claim, and a last
+line ``verdict: ...`` computed from the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+
+from polab.algos.group.scalerl import EFFICIENCY_ABLATIONS, VARIANTS, ScaleRL, variant_config
+from polab.sweep.curves import bootstrap_fits, fit_sigmoid
+from polab.train import train
+
+TOLERANCE = 0.05
+UNSTABLE = ("k8-no-IS",)
+
+
+def run_variant(name: str, seed: int, iterations: int | None = None, env: str = "bandit",
+                **changes) -> list[dict[str, float]]:
+    """One (variant, seed) run; its scalar records (``compute/flops``, ``eval/pass_rate``
+    every ``eval_every`` iterations, ``eval/pass_rate_start`` in the first), plus ``status``."""
+    config = variant_config(name, seed=seed, **changes)
+    if iterations is not None:
+        config = config.replace(num_iterations=iterations)
+    algo = ScaleRL(config, env)
+    history = train(algo, config.num_iterations, progress=False)
+    return [{**r, "status": history.status} for r in history.records]
+
+
+def curve(records: list[dict]) -> tuple[np.ndarray, np.ndarray, float]:
+    """(compute, pass rate) at the evaluated iterations, and the measured start R0."""
+    points = [(r["compute/flops"], r["eval/pass_rate"]) for r in records
+              if not math.isnan(r.get("eval/pass_rate", math.nan))]
+    c, p = (np.array(x) for x in zip(*points, strict=True))
+    return c, p, float(records[0]["eval/pass_rate_start"])
+
+
+def analyse_run(records: list[dict], fit_prefix: float) -> dict:
+    c, p, r0 = curve(records)
+    prefix = fit_sigmoid(c, p, fit_prefix, r0=r0)
+    full = fit_sigmoid(c, p, 1.0, r0=r0)
+    pred = float(prefix.predict(c[-1]))
+    return {"r0": r0, "final": float(p[-1]), "pred": pred, "err": abs(pred - float(p[-1])),
+            "rmse_prefix": prefix.rmse, "a": full.a, "b": full.b, "c_mid": full.c_mid,
+            "rmse_full": full.rmse, "prefix_a": prefix.a, "prefix_c_mid": prefix.c_mid,
+            "status": records[-1]["status"], "compute": c.tolist(), "pass_rate": p.tolist()}
+
+
+def bootstrap(runs: list[dict]) -> dict:
+    """A and C_mid with 90 % intervals over seeds: curves on the common compute grid."""
+    top = min(r["compute"][-1] for r in runs)
+    grid = np.geomspace(max(r["compute"][0] for r in runs), top, 60)
+    rates = np.array([np.interp(grid, r["compute"], r["pass_rate"]) for r in runs])
+    r0 = float(np.mean([r["r0"] for r in runs]))
+    out = bootstrap_fits(grid, rates, fit_prefix=1.0, r0=r0, resamples=200)
+    return {k: list(v) for k, v in out.items()}
+
+
+def spread(values: list[float]) -> float:
+    return max(values) / min(values) - 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="iterations per run (default: the config's, 900)")
+    parser.add_argument("--fit-prefix", type=float, default=0.4)
+    parser.add_argument("--env", default="bandit")
+    parser.add_argument("--json", default=None, help="write every number here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    names = args.variants.split(",")
+    print(f"ScaleRL benchmark on {args.env}: variants {names}, seeds {seeds}, fit prefix "
+          f"{args.fit_prefix}, torch {torch.__version__}, 1 thread, cpu")
+    results: dict[str, list[dict]] = {}
+    for name in names:
+        for seed in seeds:
+            start = time.perf_counter()
+            run = analyse_run(run_variant(name, seed, args.iterations, args.env),
+                              args.fit_prefix)
+            run["seed"], run["seconds"] = seed, time.perf_counter() - start
+            results.setdefault(name, []).append(run)
+            print(f"  {name:<14} seed {seed}: {run['status']}, R0 {run['r0']:.3f} final "
+                  f"{run['final']:.3f} pred@40% {run['pred']:.3f} |err| {run['err']:.3f}  "
+                  f"A {run['a']:.3f} B {run['b']:.2f} C_mid {run['c_mid']:.3g}  "
+                  f"({run['seconds']:.1f} s)", flush=True)
+    fits = {name: bootstrap(runs) for name, runs in results.items() if len(runs) >= 2}
+
+    print("\nper variant (whole-run fit of the seeds' mean curve, 90 % bootstrap intervals):")
+    print(f"  {'variant':<14} {'A':>22} {'C_mid (FLOPs)':>32}  max |pred-final|")
+    for name, runs in results.items():
+        worst = max(r["err"] for r in runs)
+        if name in fits:
+            a, m = fits[name]["a"], fits[name]["c_mid"]
+            print(f"  {name:<14} {a[0]:.3f} [{a[1]:.3f}, {a[2]:.3f}]   "
+                  f"{m[0]:.3g} [{m[1]:.3g}, {m[2]:.3g}]   {worst:.3f}")
+
+    verdicts: list[tuple[str, bool | None, str]] = []
+    stable = [r for n, runs in results.items() if n not in UNSTABLE for r in runs]
+    if stable:
+        ok = all(r["err"] < TOLERANCE and r["status"] == "finished" for r in stable)
+        worst = max(r["err"] for r in stable)
+        verdicts.append(("1 prefix fit predicts the final value", ok,
+                         f"max |pred - final| = {worst:.3f} over {len(stable)} stable runs "
+                         f"(tolerance {TOLERANCE})"))
+    ablations = [n for n in EFFICIENCY_ABLATIONS if n in fits]
+    if len(ablations) >= 2:
+        sa = spread([fits[n]["a"][0] for n in ablations])
+        sc = spread([fits[n]["c_mid"][0] for n in ablations])
+        verdicts.append(("2 efficiency ablations move C_mid more than A", sc > sa,
+                         f"relative spread max/min - 1: A {sa:.3f}, C_mid {sc:.3f} over "
+                         f"{', '.join(ablations)}"))
+    if "k8-no-IS" in fits and "ScaleRL" in fits:
+        a_no, a_sr = fits["k8-no-IS"]["a"], fits["ScaleRL"]["a"]
+        diverged = any(r["status"] == "diverged" for r in results["k8-no-IS"])
+        ok = diverged or a_no[2] < a_sr[1]
+        verdicts.append(("3 k = 8 without IS: lower A or divergence", ok,
+                         f"A {a_no[0]:.3f} [{a_no[1]:.3f}, {a_no[2]:.3f}] vs ScaleRL "
+                         f"{a_sr[0]:.3f} [{a_sr[1]:.3f}, {a_sr[2]:.3f}]"
+                         + (", diverged" if diverged else ", no divergence")))
+    if "DAPO" in fits and "ScaleRL" in fits:
+        s, d = fits["ScaleRL"], fits["DAPO"]
+        ok = s["a"][0] > d["a"][0] and s["c_mid"][0] < d["c_mid"][0]
+        verdicts.append(("4 ScaleRL beats DAPO on A and C_mid", ok,
+                         f"A {s['a'][0]:.3f} vs {d['a'][0]:.3f}, C_mid {s['c_mid'][0]:.3g} vs "
+                         f"{d['c_mid'][0]:.3g} FLOPs"))
+    print()
+    for claim, ok, why in verdicts:
+        print(f"claim {claim}: {'reproduced' if ok else 'not reproduced'} ({why})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"seeds": seeds, "fit_prefix": args.fit_prefix, "env": args.env,
+                       "runs": results, "fits": fits,
+                       "verdicts": [{"claim": c, "reproduced": ok, "why": w}
+                                    for c, ok, w in verdicts]}, f)
+    failed = [c.split()[0] for c, ok, _ in verdicts if not ok]
+    print("verdict: reproduced" if not failed else
+          f"verdict: not reproduced (claims {', '.join(failed)} fail; "
+          f"{len(verdicts) - len(failed)} of {len(verdicts)} reproduced)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
