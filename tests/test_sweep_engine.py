@@ -18,9 +18,9 @@ from polab import cli
 from polab.sweep import SweepSpec, engine, load_spec, parse_grid, run_sweep, summary
 from polab.sweep.engine import comparable
 
-ALGO, ENV = "reinforce", "CartPole-v1"
-GRID = {"learning_rate": (0.01, 0.003), "baseline": (False, True)}
-SEEDS, ITERATIONS = (0, 1), 2
+ALGO, ENV = "scalerl", "bandit"  # card 24's 64-arm bandit: 8 trials in ~2 s in-process
+GRID = {"surrogate": ("cispo", "clip"), "zero_var_filter": (True, False)}
+SEEDS, ITERATIONS = (0, 1), 3
 ROOT = Path(__file__).resolve().parent.parent
 RAY = Path(sys.executable).with_name("ray")
 
@@ -42,13 +42,15 @@ def test_in_process_table_has_a_row_per_record_in_trial_order(reference):
     assert len(trials) == 8 and len(reference) == 8 * ITERATIONS
     assert list(reference["trial_id"].drop_duplicates()) == [t.trial_id for t in trials]
     assert (reference["status"] == "finished").all() and (reference["error"] == "").all()
-    assert list(reference.columns[:7]) == ["trial_id", "variant", "learning_rate", "baseline",
-                                           "seed", "step", "compute"]
-    assert reference["compute"].isna().all()  # REINFORCE logs no FLOPs
+    assert list(reference.columns[:7]) == ["trial_id", "variant", "surrogate",
+                                           "zero_var_filter", "seed", "step", "compute"]
+    assert (reference["compute"] == reference["compute/flops"]).all()  # ScaleRL logs FLOPs
     assert (reference["step"] == reference["global_step"]).all()
     first = reference.iloc[:ITERATIONS]
-    assert list(first["learning_rate"]) == [0.01] * 2 and list(first["seed"]) == [0, 0]
-    assert reference["charts/episodic_return"].notna().all()
+    assert list(first["surrogate"]) == ["cispo"] * ITERATIONS
+    assert list(first["seed"]) == [0] * ITERATIONS
+    assert list(first["variant"]) == ["default"] * ITERATIONS
+    assert reference["eval/pass_rate"].notna().any()
 
 
 def test_import_does_not_import_ray():
@@ -73,8 +75,7 @@ def test_rerun_skips_done_trials_and_retries_failed_ones(tmp_path, monkeypatch):
     failed = first[first["status"] == "failed"]
     assert len(calls) == 8 and len(failed) == 4 and set(failed["seed"]) == {1}
     assert set(failed["error"]) == {"RuntimeError: worker lost"}
-    rows = len(engine.read_results(tmp_path))
-    assert rows == 4 * ITERATIONS + 4
+    assert len(engine.read_results(tmp_path)) == 4 * ITERATIONS + 4
 
     second = run_sweep(spec, progress=False)  # only the four failed trials run again
     assert calls[8:] == [1, 1, 1, 1] and (second["status"] == "finished").all()
@@ -84,15 +85,15 @@ def test_rerun_skips_done_trials_and_retries_failed_ones(tmp_path, monkeypatch):
 
 
 def test_bad_config_is_a_failed_row_and_the_others_run(tmp_path, reference):
-    grid = {"learning_rate": (0.01, 5.0), "baseline": (False,)}
+    grid = {"learning_rate": (0.1, 5.0), "zero_var_filter": (True,)}
     table = run_sweep(make_spec(tmp_path, grid=grid), progress=False)
     bad = table[table["learning_rate"] == 5.0]
     assert len(bad) == 2 and (bad["status"] == "failed").all()  # one row per seed
     assert bad["step"].isna().all()
     assert all("learning_rate=5.0 is out of range" in e for e in bad["error"])
-    good = table[table["learning_rate"] == 0.01]
+    good = table[table["learning_rate"] == 0.1]  # the default: the reference's cispo trials
     assert len(good) == 2 * ITERATIONS and (good["status"] == "finished").all()
-    same = reference[(reference["learning_rate"] == 0.01) & ~reference["baseline"]]
+    same = reference[(reference["surrogate"] == "cispo") & reference["zero_var_filter"]]
     pd.testing.assert_series_equal(good["loss"].reset_index(drop=True),
                                    same["loss"].reset_index(drop=True))
     rows = summary(table, make_spec(tmp_path, grid=grid))
@@ -151,13 +152,13 @@ def test_cli_joins_a_head_on_localhost(tmp_path, reference, head, capsys):
             break
     else:
         pytest.fail("ray start --head did not start")
-    code = cli.main(["sweep", ALGO, "--env", ENV, "--grid", "learning_rate=0.01,0.003",
-                     "--grid", "baseline=false,true", "--seeds", "0,1", "--iterations",
+    code = cli.main(["sweep", ALGO, "--env", ENV, "--grid", "surrogate=cispo,clip",
+                     "--grid", "zero_var_filter=true,false", "--seeds", "0,1", "--iterations",
                      str(ITERATIONS), "--smoke", "--address", f"127.0.0.1:{port}",
                      "--workers", "2", "--out", str(tmp_path), "--quiet"])
     text = capsys.readouterr().out
     assert code == 0 and f"Ray at 127.0.0.1:{port}" in text
-    assert f"table: {tmp_path / 'results.csv'} (16 rows" in text
+    assert f"table: {tmp_path / 'results.csv'} ({8 * ITERATIONS} rows" in text
     assert text.count("default ") == 4 and "± " in text  # one summary line per grid point
     table = engine.sweep_table(engine.read_results(tmp_path), make_spec(tmp_path),
                                make_spec(tmp_path).trials())
@@ -165,21 +166,22 @@ def test_cli_joins_a_head_on_localhost(tmp_path, reference, head, capsys):
 
 
 def test_parse_grid_coerces_to_the_field_types():
-    grid = parse_grid(["learning_rate=1e-3,0.01", "baseline=true,0", "num_envs=4,8.0",
-                       "norm_adv=yes"], ALGO)
-    assert grid == {"learning_rate": (1e-3, 0.01), "baseline": (True, False),
-                    "num_envs": (4, 8), "norm_adv": (True,)}
-    assert type(grid["num_envs"][1]) is int and type(grid["learning_rate"][0]) is float
-    assert parse_grid("gamma=0.9", ALGO) == {"gamma": (0.9,)}
+    grid = parse_grid(["learning_rate=1e-3,0.01", "zero_var_filter=true,0",
+                       "off_policy_k=4,8.0", "is_correction=yes", "surrogate=clip"], ALGO)
+    assert grid == {"learning_rate": (1e-3, 0.01), "zero_var_filter": (True, False),
+                    "off_policy_k": (4, 8), "is_correction": (True,), "surrogate": ("clip",)}
+    assert type(grid["off_policy_k"][1]) is int and type(grid["learning_rate"][0]) is float
+    assert parse_grid("eps_max=2", ALGO) == {"eps_max": (2.0,)}
     # a spec coerces what the Python API gives it too (an int for a float field, strings)
-    spec = SweepSpec(ALGO, grid={"learning_rate": [1, "0.5"]}, variants={"b": {"baseline": "on"}})
-    assert spec.grid == {"learning_rate": (1.0, 0.5)} and spec.variants == {"b": {"baseline": True}}
+    spec = SweepSpec(ALGO, grid={"eps_max": [1, "2.5"]}, variants={"b": {"lm_head_fp32": "off"}})
+    assert spec.grid == {"eps_max": (1.0, 2.5)} and spec.variants == {"b": {"lm_head_fp32": False}}
 
 
 @pytest.mark.parametrize("item, message", [
-    ("lr=0.1", "reinforce has no knob 'lr'; knobs are baseline"),
+    ("lr=0.1", "scalerl has no knob 'lr'; knobs are "),
     ("learning_rate=fast", "learning_rate='fast' is not a valid float"),
-    ("baseline=maybe", "baseline='maybe' is not a valid bool"),
+    ("is_correction=maybe", "is_correction='maybe' is not a valid bool"),
+    ("off_policy_k=2.5", "off_policy_k='2.5' is not a valid int"),
     ("learning_rate", "--grid expects key=v1,v2"),
     ("learning_rate=", "--grid learning_rate= lists no values"),
     ("seed=1,2", "seed is not a knob of a sweep"),
@@ -194,7 +196,7 @@ def test_spec_names_bad_fields(tmp_path):
                         ({"workers": -1}, "SweepSpec.workers"),
                         ({"iterations": 0}, "SweepSpec.iterations"),
                         ({"gpus_per_trial": 1.0}, "gpus_per_trial > 0 with device='cpu'"),
-                        ({"variants": {"v": {"baseline": True}}, "grid": {"baseline": [True]}},
+                        ({"variants": {"v": {"eps_max": 2}}, "grid": {"eps_max": [3]}},
                          "set by variant 'v' and by the grid"),
                         ({"algo": "nope"}, "unknown algorithm 'nope'")]:
         with pytest.raises(ValueError, match=message):
@@ -203,23 +205,24 @@ def test_spec_names_bad_fields(tmp_path):
 
 def test_load_spec_reads_variants_and_grid(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text('algo = "reinforce"\nseeds = [0, 1]\niterations = 2\nsmoke = true\n'
-                    '[grid]\nlearning_rate = [0.01, 1]\n'
-                    '[variants.plain]\n[variants.baseline]\nbaseline = "true"\n')
+    path.write_text('algo = "scalerl"\nenv = "bandit"\nseeds = [0, 1]\niterations = 2\n'
+                    'smoke = true\n[grid]\nlearning_rate = [0.1, 1]\n'
+                    '[variants.scalerl]\n[variants.no-is]\nis_correction = "false"\n')
     spec = load_spec(path, out=tmp_path, workers=0)
-    assert spec.variants == {"plain": {}, "baseline": {"baseline": True}}
-    assert spec.grid == {"learning_rate": (0.01, 1.0)} and spec.seeds == (0, 1)
+    assert spec.variants == {"scalerl": {}, "no-is": {"is_correction": False}}
+    assert spec.grid == {"learning_rate": (0.1, 1.0)} and spec.seeds == (0, 1)
     trials = spec.trials()
     assert [(t.variant, t.knobs.get("learning_rate"), t.seed) for t in trials[:3]] == [
-        ("plain", 0.01, 0), ("plain", 0.01, 1), ("plain", 1.0, 0)]
+        ("scalerl", 0.1, 0), ("scalerl", 0.1, 1), ("scalerl", 1.0, 0)]
     assert len({t.trial_id for t in trials}) == 8
-    assert all(t.config.baseline for t in trials[4:]) and trials[0].config.num_envs == 4
+    assert not any(t.config.is_correction for t in trials[4:])
+    assert trials[0].config.is_correction and trials[0].config.generation_batch_size == 32
     table = run_sweep(spec, progress=False)  # variants × grid × seeds, lr=1 is in range
-    assert len(table) == 8 * 2 and set(table["variant"]) == {"plain", "baseline"}
-    path.write_text('algo = "reinforce"\n[grid]\nlr = [1]\n')
+    assert len(table) == 8 * 2 and list(table["variant"].unique()) == ["scalerl", "no-is"]
+    path.write_text('algo = "scalerl"\n[grid]\nlr = [1]\n')
     with pytest.raises(ValueError, match="no knob 'lr'"):
         load_spec(path)
-    path.write_text('algo = "reinforce"\nworkers = 3\n')
+    path.write_text('algo = "scalerl"\nworkers = 3\n')
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['workers'\]"):
         load_spec(path)
     path.write_text("algo = \n")
@@ -232,5 +235,5 @@ def test_cli_names_an_unknown_knob_in_one_line(tmp_path, capsys):
                      "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith("polab: error: reinforce has no knob 'lr'")
+    assert err.startswith("polab: error: scalerl has no knob 'lr'")
     assert not (tmp_path / "results.csv").exists()
