@@ -53,6 +53,21 @@ def test_in_process_table_has_a_row_per_record_in_trial_order(reference):
     assert reference["eval/pass_rate"].notna().any()
 
 
+def test_sweep_curves_figure_draws_a_line_per_trial_and_a_legend_per_variant(tmp_path):
+    from polab.plots.sweep import sweep_curves_figure
+
+    spec = make_spec(tmp_path, grid={}, variants={"a": {}, "b": {"learning_rate": 0.05},
+                                                  "bad": {"learning_rate": 5.0}})
+    table = run_sweep(spec, progress=False)
+    fig = sweep_curves_figure(table, x="compute", y="reward", log_x=True)
+    assert len(fig.data) == 4  # two seeds of a and b; the failed variant draws nothing
+    assert [t.showlegend for t in fig.data] == [True, False, True, False]
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
+    assert list(fig.data[0].x) == list(table["compute"][:ITERATIONS])
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        sweep_curves_figure(table, y="nope")
+
+
 def test_import_does_not_import_ray():
     code = "import sys, polab.sweep; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT,

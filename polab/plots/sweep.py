@@ -16,10 +16,11 @@ from polab.plots.base import COLORS, MARGIN, _short
 
 def sweep_curves_figure(df: Any, x: str = "step", y: str = "charts/episodic_return",
                         color: str = "variant", title: str | None = None,
-                        log_x: bool = False) -> go.Figure:
+                        log_x: bool = False, x_title: str | None = None) -> go.Figure:
     """``y`` against ``x`` for every trial of ``df`` (one line per ``trial_id``, hover: its
-    seed), one colour per value of the column ``color`` (a variant, a knob); failed trials
-    (no records) draw nothing. ``log_x`` for compute axes."""
+    seed), one colour per value of the column ``color`` (a variant, a knob; one legend entry
+    each); failed trials (no records) draw nothing. ``log_x`` for compute axes; ``x_title``
+    names the x-axis (default: ``x``)."""
     for column in ("trial_id", x, y, color):
         if column not in df:
             raise ValueError(f"the table has no column {column!r}; columns are {list(df)}")
@@ -38,7 +39,7 @@ def sweep_curves_figure(df: Any, x: str = "step", y: str = "charts/episodic_retu
                           f"{_short(y)}=%{{y:.4g}}<extra></extra>"))
         shown.add(value)
     fig.update_layout(title=title or f"{_short(y)} per trial, coloured by {color}",
-                      xaxis_title=x, yaxis_title=_short(y), template="plotly_white",
+                      xaxis_title=x_title or x, yaxis_title=_short(y), template="plotly_white",
                       height=380, margin=MARGIN)
     if log_x:
         fig.update_xaxes(type="log")

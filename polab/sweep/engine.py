@@ -15,6 +15,7 @@ directory at a time. Taught in notebooks/14_scaling_and_diffusion.ipynb.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -131,7 +132,8 @@ def init_ray(spec: SweepSpec) -> bool:
 
     if ray.is_initialized():
         return False
-    common = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+    common = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True,
+              "logging_level": logging.ERROR}
     if spec.address:
         ray.init(address=spec.address, runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}},
                  **common)
