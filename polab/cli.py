@@ -280,7 +280,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     failed = table.loc[table["status"] == "failed", ["trial_id", "error"]]
     for trial_id, error in failed.itertuples(index=False):
         out(f"failed {trial_id}: {error}")
-    out(f"table: {Path(spec.out) / 'results.csv'} ({len(table)} rows of this sweep)")
+    out(f"ran {len(table.attrs['ran'])} trials, skipped {len(table.attrs['skipped'])} "
+        f"already done; table: {Path(spec.out) / 'results.csv'} ({len(table)} rows of this "
+        "sweep)")
     return 1 if len(failed) else 0
 
 

@@ -3,6 +3,7 @@
 failed row naming its field while the other trials run; ``--address`` joins a head started
 on 127.0.0.1; ``parse_grid`` and ``load_spec`` coerce values and name bad knobs."""
 
+import dataclasses
 import math
 import os
 import signal
@@ -252,3 +253,17 @@ def test_cli_names_an_unknown_knob_in_one_line(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("polab: error: scalerl has no knob 'lr'")
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_rerun_exercise_checker(tmp_path):
+    from polab.sweep.exercises import check_rerun_answer
+
+    spec = make_spec(tmp_path, grid={}, variants={"a": {}, "bad": {"learning_rate": 5.0}})
+    before = run_sweep(spec, progress=False)
+    after = run_sweep(dataclasses.replace(spec, seeds=(0, 1, 2)), progress=False)
+    assert len(after.attrs["ran"]) == 4 and len(after.attrs["skipped"]) == 2
+    ok = check_rerun_answer(before, after, 4)
+    assert ok.ok and "2 were already finished" in ok.message and "2 had failed" in ok.message
+    wrong = check_rerun_answer(before, after, 2)
+    assert not wrong.ok and "So it is 4, not 2" in wrong.message
+    assert not check_rerun_answer(before, after, "4").ok

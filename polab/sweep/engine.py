@@ -182,7 +182,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> pd.DataFrame:
     ``seed``, ``step``, ``compute``, every metric the records hold (``iteration``,
     ``global_step``, ``time``, …), ``status`` and ``error``. Rows are sorted by trial order
     (variants × grid × seeds) and record order, so the table is the same with any
-    ``workers`` except in :data:`WALL_CLOCK` columns."""
+    ``workers`` except in :data:`WALL_CLOCK` columns. ``table.attrs`` lists the trial ids
+    this call ``ran`` and those it ``skipped`` (already finished in ``out``)."""
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     trials = spec.trials()
@@ -208,7 +209,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> pd.DataFrame:
             _run_ray(runnable, spec, done)
     finally:
         bar.close()
-    return sweep_table(read_results(out), spec, trials)
+    table = sweep_table(read_results(out), spec, trials)
+    table.attrs.update(ran=[t.trial_id for t in todo],
+                       skipped=[t.trial_id for t in trials if t.trial_id in finished])
+    return table
 
 
 def sweep_table(results: pd.DataFrame, spec: SweepSpec, trials: list[Trial]) -> pd.DataFrame:
