@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from polab import registry
+from polab.device import pick_device
 from polab.sweep.spec import SweepSpec, Trial
 from polab.train import atomic_write, train
 
@@ -49,8 +50,7 @@ def _first_line(err: BaseException | str) -> str:
 
 def _head(trial: Trial, spec: SweepSpec) -> dict[str, Any]:
     """The columns every row of ``trial`` starts with: id, variant, each knob, seed."""
-    knobs = {k: getattr(trial.config, k) if trial.config is not None else trial.knobs.get(k)
-             for k in spec.knob_names}
+    knobs = {k: getattr(trial.config, k) for k in spec.knob_names}
     return {"trial_id": trial.trial_id, "variant": trial.variant, **knobs, "seed": trial.seed}
 
 
@@ -63,15 +63,15 @@ def failed_rows(trial: Trial, spec: SweepSpec, error: str) -> list[dict[str, Any
 def run_trial(trial: Trial, spec: SweepSpec) -> list[dict[str, Any]]:
     """Train one trial (one torch thread, built by the registry on ``spec.device``) and
     return its rows: one per logged record with ``step`` (the record's ``global_step``),
-    ``compute`` (its :data:`COMPUTE_KEY`), every metric, ``status`` (the History's) and
-    ``error`` (the History's message unless it finished); one failed row if it raises."""
+    ``compute`` (its :data:`COMPUTE_KEY`), every metric, ``status`` (the History's:
+    ``finished``, or ``diverged`` when a metric or parameter went non-finite, with the
+    records before it) and ``error`` (the History's message unless it finished); one failed
+    row if it raises."""
     if trial.error:
         return failed_rows(trial, spec, trial.error)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        from polab.device import pick_device
-
         algo_spec = registry.get(spec.algo)
         algo = algo_spec.build(trial.config, spec.env_name, device=pick_device(spec.device))
         history = train(algo, trial.iterations, progress=False)

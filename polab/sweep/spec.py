@@ -81,16 +81,16 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class Trial:
     """One run of a sweep: its place in the sweep (``index``), ``variant`` name, the knobs it
-    sets, ``seed``, stable ``trial_id``, the config (``None`` only when it could not be
-    built), the number of ``step()`` calls and, for a config that fails validation, the
-    ``error`` (first line) that becomes its failed row."""
+    sets, ``seed``, stable ``trial_id``, the config (built, maybe invalid), the number of
+    ``step()`` calls and, for a config that fails validation, the ``error`` that becomes its
+    failed row."""
 
     index: int
     trial_id: str
     variant: str
     knobs: dict[str, Any]
     seed: int
-    config: Config | None
+    config: Config
     iterations: int
     error: str = ""
 
