@@ -246,13 +246,28 @@ def test_load_spec_reads_variants_and_grid(tmp_path):
         load_spec(path)
 
 
-def test_cli_names_an_unknown_knob_in_one_line(tmp_path, capsys):
-    code = cli.main(["sweep", ALGO, "--grid", "lr=0.1,0.2", "--workers", "0",
-                     "--out", str(tmp_path)])
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "lr=0.1,0.2"], "scalerl has no knob 'lr'; knobs are "),
+    (["--seeds", "0,x"], "--seeds '0,x': expected integers"),
+    (["--iterations", "0"], "argument --iterations: 0 must be at least 1"),
+    (["--workers", "-1"], "argument --workers: -1 must be 0 or more"),
+    (["--gpus-per-trial", "1"], "gpus_per_trial > 0 with device='cpu'"),
+])
+def test_cli_errors_are_one_line(args, message, tmp_path, capsys):
+    argv = ["sweep", ALGO, *args, "--out", str(tmp_path)]
+    try:
+        code = cli.main(argv if "--workers" in args else [*argv, "--workers", "0"])
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith("polab: error: scalerl has no knob 'lr'")
+    assert err.startswith("polab: error: ") and message in err
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_cli_needs_an_algorithm_or_a_spec(capsys):
+    assert cli.main(["sweep"]) == 2
+    assert "name an algorithm (polab sweep ALGO ...) or a --spec FILE" in capsys.readouterr().err
 
 
 def test_rerun_exercise_checker(tmp_path):
@@ -267,3 +282,19 @@ def test_rerun_exercise_checker(tmp_path):
     wrong = check_rerun_answer(before, after, 2)
     assert not wrong.ok and "So it is 4, not 2" in wrong.message
     assert not check_rerun_answer(before, after, "4").ok
+
+
+def test_cli_runs_a_spec_file_and_skips_on_rerun(tmp_path, capsys):
+    path = tmp_path / "recipes.toml"
+    path.write_text('algo = "scalerl"\nenv = "bandit"\nseeds = [0, 1]\n'
+                    '[variants.scalerl]\n[variants.ppo-clip]\nsurrogate = "clip"\n')
+    argv = ["sweep", "--spec", str(path), "--grid", "zero_var_filter=true,false",
+            "--iterations", "2", "--smoke", "--workers", "0", "--out", str(tmp_path / "o"),
+            "--quiet"]
+    assert cli.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "= 2 × 2 × 2) in this process" in text and "ran 8 trials, skipped 0" in text
+    assert text.count("\n scalerl ") == 2 and text.count("\nppo-clip ") == 2
+    assert cli.main(argv) == 0 and "ran 0 trials, skipped 8" in capsys.readouterr().out
+    assert cli.main(["sweep", "ppo", "--spec", str(path)]) == 2
+    assert "sweeps scalerl, not ppo" in capsys.readouterr().err
