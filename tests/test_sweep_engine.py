@@ -118,7 +118,9 @@ def test_bad_config_is_a_failed_row_and_the_others_run(tmp_path, reference):
 
 
 class TestLocalRay:
-    """Workers 1 and 2 share one local Ray session, started as ``run_sweep`` starts it."""
+    """Workers 1 and 2 share one local Ray session, started as ``run_sweep`` starts it (its
+    workers import this checkout's polab, which holds the ``scalerl`` entry, through the
+    ``PYTHONPATH`` they inherit)."""
 
     @pytest.fixture(scope="class", autouse=True)
     @classmethod
@@ -147,12 +149,15 @@ def head():
     """A Ray head on 127.0.0.1 (``ray start --head``), started with the module so that its
     start-up overlaps the other tests; ``--block`` makes SIGTERM stop it and everything it
     started (``ray stop`` would stop every Ray on the machine). Token authentication off:
-    the driver joins by address alone."""
+    the driver joins by address alone. Without ``PYTHONPATH``: its workers find this checkout
+    only through the job's ``runtime_env`` (else they would import the polab installed in the
+    environment, which may lack ``scalerl`` or ``polab.sweep``, and every trial would fail)."""
     port = _free_port()
     proc = subprocess.Popen(
         [str(RAY), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
          "--num-cpus", "2", "--include-dashboard", "false", "--block"],
-        env={**os.environ, "RAY_AUTH_MODE": "disabled"}, stdout=subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+             "RAY_AUTH_MODE": "disabled"}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         yield proc, port
@@ -161,8 +166,9 @@ def head():
         proc.wait(30)
 
 
-def test_cli_joins_a_head_on_localhost(tmp_path, reference, head, capsys):
+def test_cli_joins_a_head_on_localhost(tmp_path, reference, head, capsys, monkeypatch):
     proc, port = head
+    monkeypatch.chdir(tmp_path)  # Ray puts the driver's directory on its workers' sys.path
     for line in proc.stdout:
         if "Ray runtime started" in line:
             break
