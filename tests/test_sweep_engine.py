@@ -119,15 +119,19 @@ def test_bad_config_is_a_failed_row_and_the_others_run(tmp_path, reference):
 
 class TestLocalRay:
     """Workers 1 and 2 share one local Ray session, started as ``run_sweep`` starts it (its
-    workers import this checkout's polab, which holds the ``scalerl`` entry, through the
-    ``PYTHONPATH`` they inherit)."""
+    workers import this checkout's polab, which holds the ``scalerl`` entry, only through the
+    ``PYTHONPATH`` that ``init_ray`` gives them)."""
 
     @pytest.fixture(scope="class", autouse=True)
     @classmethod
     def local_ray(cls, tmp_path_factory):
         import ray
 
-        assert engine.init_ray(make_spec(tmp_path_factory.mktemp("x"), workers=2))
+        elsewhere = tmp_path_factory.mktemp("x")
+        with pytest.MonkeyPatch.context() as mp:  # only init_ray's PYTHONPATH leads to ROOT
+            mp.delenv("PYTHONPATH", raising=False)
+            mp.chdir(elsewhere)
+            assert engine.init_ray(make_spec(elsewhere, workers=2))
         yield
         ray.shutdown()
 
