@@ -163,7 +163,7 @@ def _run_ray(todo: list[Trial], spec: SweepSpec,
         task = ray.remote(num_cpus=1, num_gpus=spec.gpus_per_trial)(run_trial)
         queue, running = list(reversed(todo)), {}
         while queue or running:
-            while queue and len(running) < max(spec.workers, 1):
+            while queue and len(running) < spec.workers:
                 trial = queue.pop()
                 running[task.remote(trial, spec)] = trial
             ready, _ = ray.wait(list(running), num_returns=1)
@@ -201,8 +201,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> pd.DataFrame:
         bar.update(1)
 
     try:
-        ready = [t for t in todo if t.error]  # failed configs need no worker
-        for trial in ready:
+        for trial in (t for t in todo if t.error):  # a failed config needs no worker
             done(trial, run_trial(trial, spec))
         runnable = [t for t in todo if not t.error]
         if spec.workers == 0:
