@@ -1,4 +1,5 @@
-"""Command line: ``polab list`` and ``polab train ALGO --env NAME --seed S --set key=value``.
+"""Command line: ``polab list``, ``polab train ALGO --env NAME --seed S --set key=value`` and
+``polab sweep ALGO --grid key=v1,v2 --seeds 0,1,2 --out DIR``.
 
 Examples::
 
@@ -9,6 +10,8 @@ Examples::
     polab train dr-grpo --env addition --iterations 40     # a language task and its base
     polab train hdpo --env lost-sales                      # an inventory setting
     polab train c-morl --iterations 10                     # a multi-objective env
+    polab sweep reinforce --grid learning_rate=0.01,0.003 --seeds 0,1,2 --out sweeps/lr
+    polab sweep --spec recipes.toml --workers 0            # named variants, in this process
 
 Every algorithm comes from :mod:`polab.registry`. No run is lost: Ctrl-C stops training and
 writes the history so far to ``--save`` (status ``"interrupted"``, exit code 130); a closed
@@ -227,6 +230,62 @@ def _summary(spec: registry.AlgoSpec, algo: Any, hist: Any, wall: float,
             else "not reached"))
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from polab.sweep import SweepSpec, load_spec, parse_grid, run_sweep, summary
+    from polab.sweep.spec import parse_seeds
+
+    if args.spec is None and args.algo is None:
+        raise CLIError("name an algorithm (polab sweep ALGO ...) or a --spec FILE")
+    if args.device != "cpu":
+        _device(args.device)
+    changes = {k: v for k, v in {
+        "algo": args.algo, "env": args.env, "iterations": args.iterations,
+        "seeds": parse_seeds(args.seeds) if args.seeds else None,
+        "workers": args.workers, "address": args.address}.items() if v is not None}
+    changes |= {"smoke": True} if args.smoke else {}
+    changes |= {"gpus_per_trial": args.gpus_per_trial, "device": args.device}
+    if args.spec:
+        file_spec = load_spec(args.spec)
+        if args.algo and registry.get(args.algo).name != registry.get(file_spec.algo).name:
+            raise CLIError(f"--spec {args.spec} sweeps {file_spec.algo}, not {args.algo}")
+        algo = file_spec.algo
+    else:
+        file_spec, algo = None, args.algo
+    grid = parse_grid(args.grid or [], algo)
+    if file_spec is not None:
+        clash = sorted(set(grid) & set(file_spec.grid))
+        if clash:
+            raise CLIError(f"--grid {clash[0]}: the spec file sweeps it already")
+        grid = {**file_spec.grid, **grid}
+    out_dir = args.out or str(Path("sweeps") / registry.get(algo).name)
+    changes |= {"grid": grid, "out": out_dir}
+    spec = load_spec(args.spec, **changes) if args.spec else SweepSpec(**changes)
+    trials = spec.trials()
+    where = f"Ray at {spec.address}" if spec.address else (
+        "this process" if spec.workers == 0 else f"a local Ray, {spec.workers} workers")
+    n_variants = max(len(spec.variants), 1)
+    out(f"polab sweep {spec.algo} on {spec.env_name}: {len(trials)} trials (variants × grid "
+        f"points × seeds = {n_variants} × {len(trials) // n_variants // len(spec.seeds)} × "
+        f"{len(spec.seeds)}) in {where}, device {spec.device}")
+    try:
+        table = run_sweep(spec, progress=not args.quiet)
+    except ImportError as err:
+        raise CLIError(f"{err.name or 'ray'} is not installed: --workers N needs Ray "
+                       "(pip install 'polab[dev]'); --workers 0 runs without it") from None
+    rows = summary(table, spec)
+    score = registry.get(spec.algo).score
+    rows[f"final {score}"] = [f"{m:.4g} ± {s:.2g}" if math.isfinite(m) else "—"
+                              for m, s in zip(rows.pop("mean"), rows.pop("std"), strict=True)]
+    out(rows.drop(columns="score").to_string(index=False))
+    failed = table.loc[table["status"] == "failed", ["trial_id", "error"]]
+    for trial_id, error in failed.itertuples(index=False):
+        out(f"failed {trial_id}: {error}")
+    out(f"ran {len(table.attrs['ran'])} trials, skipped {len(table.attrs['skipped'])} "
+        f"already done; table: {Path(spec.out) / 'results.csv'} ({len(table)} rows of this "
+        "sweep)")
+    return 1 if len(failed) else 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line (``--help`` still prints the usage)."""
 
@@ -241,6 +300,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
     return value
 
 
@@ -266,6 +335,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--help-config", action="store_true", help="list the algorithm's knobs")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("sweep", help="train variants × a grid of knobs × seeds (in Ray "
+                       "workers) into one table")
+    p.add_argument("algo", nargs="?", help="algorithm name (or the --spec file's algo)")
+    p.add_argument("--env", help="its environment or task (default: the algorithm's)")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                   help="a knob and its values (repeat for a cartesian product)")
+    p.add_argument("--seeds", metavar="S1,S2", help="seeds (default 0)")
+    p.add_argument("--out", metavar="DIR", help="where results.csv goes (default sweeps/ALGO); "
+                   "a rerun skips the trials already there")
+    p.add_argument("--spec", metavar="FILE", help="a TOML spec: algo, env, seeds, iterations, "
+                   "[grid] and [variants.NAME] tables")
+    p.add_argument("--iterations", type=_positive_int, help="each run's step() calls")
+    p.add_argument("--smoke", action="store_true", help="start from the smoke config")
+    p.add_argument("--workers", type=_non_negative_int, help="trials at once in Ray workers "
+                   "(default: the CPU count; 0 runs them in this process)")
+    p.add_argument("--address", metavar="HOST:PORT", help="join this Ray cluster")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPU share of a trial")
+    p.add_argument("--device", default="cpu", help="each trial's device (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
