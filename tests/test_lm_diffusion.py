@@ -222,8 +222,6 @@ def test_sft_step_lowers_the_loss(task):
     assert math.isfinite(losses[-1])
 
 
-@pytest.mark.skipif(not (DIFFUSION_DIR / "addition-diffusion.pt").exists(),
-                    reason="base not built yet")  # TODO(dlm): drop once shipped
 def test_shipped_base_in_band_and_verified():
     path = DIFFUSION_DIR / "addition-diffusion.pt"
     state = read_checkpoint(path)  # verifies the sha256
