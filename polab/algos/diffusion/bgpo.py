@@ -30,6 +30,7 @@ Taught in notebooks/14_scaling_and_diffusion.ipynb.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -233,3 +234,31 @@ class BGPO(DiffusionGroupRL):
                     "bound_gap": gap, "saved_bytes": float(peak),
                     "grad_norm": sum(norms) / len(norms)})
         return out
+
+
+def objectives_along_line(model: DiffusionLM, prompt_ids: torch.Tensor, answers: torch.Tensor,
+                          advantages: torch.Tensor, t: torch.Tensor, masked: torch.Tensor,
+                          steps: torch.Tensor) -> dict[str, list[float]]:
+    """The mean over responses of every objective at ``θ = θ_old + s·d`` for each ``s`` in
+    ``steps``, with θ_old = ``model``'s weights and d the normalised gradient of the exact
+    objective at θ_old, on fixed masks ``(t, masked)`` (card 41, "Plots": the bound touching
+    the objective at θ_old, s = 0, and below it elsewhere). ``model`` is left unchanged."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        old = elbo_terms(model, prompt_ids, answers, t, masked)
+    model.zero_grad(set_to_none=True)
+    backward_objective("exact", lambda j: elbo_term(model, prompt_ids, answers, t[j],
+                                                    masked[j]), old, advantages)
+    grads = {k: -p.grad for k, p in params.items()}  # backward_objective minimises −J
+    model.zero_grad(set_to_none=True)
+    norm = torch.sqrt(sum((g ** 2).sum() for g in grads.values()))
+    out: dict[str, list[float]] = {name: [] for name in ("exact", "bgpo", "naive")}
+    probe = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for s in steps.tolist():
+            for k, p in probe.named_parameters():
+                p.copy_(params[k] + s * grads[k] / norm)
+            ell = elbo_terms(probe, prompt_ids, answers, t, masked)
+            for name in out:
+                out[name].append(float(objective_values(name, ell - old, advantages).mean()))
+    return out
