@@ -1,0 +1,1 @@
+"""Chapter 14's diffusion exercise checkers (notebooks/14_scaling_and_diffusion.ipynb)."""
