@@ -18,7 +18,7 @@ inner updates, prompt masking 0.15, β 0.04). Measurements beside them:
   objective each, parameters excluded (``polab.algos.diffusion.memory``);
 * the gap exact − bound vs the number of inner updates (claim 4): BGPO at n_mc 4 with
   ``inner_updates`` 4 for ``--gap-iterations`` (10) iterations; after each update k = 1…4
-  the gap on a fixed probe draw of shared masks (same batch, same masks for every k), the
+  the gap on the first update's masks (θ_old's own; same batch, same masks for every k), the
   median over iterations (one iteration with a large δ would dominate a mean: exp is steep).
 
 Criteria (fixed before the run; "mean" is over seeds):

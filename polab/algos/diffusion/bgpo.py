@@ -16,12 +16,12 @@ One ``step()`` of :class:`BGPO`, top to bottom:
    unless ``shared_masks`` is off; ``ℓ_old`` with no grad; the objective's gradient:
    ``bgpo`` / ``naive`` one forward + one ``backward()`` per MC sample, ``exact`` all n_mc
    graphs kept for one backward; one Adam step);
-4. LOGS — reward, the ELBO estimate's variance (from θ_old's n_mc samples on a probe draw of
-   shared masks), the bytes autograd held saved at the peak (:mod:`polab.algos.diffusion.
-   memory`; parameters excluded), the bound-vs-exact gap ``exact − bgpo`` (no grad) on the
-   probe after each inner update (``bound_gap/after_k``; 0 at θ = θ_old, growing as θ moves
-   off-policy; ``bound_gap`` after the last), and every ``eval_every`` iterations held-out
-   greedy pass@1.
+4. LOGS — reward, the ELBO estimate's variance (from θ_old's n_mc samples of the first
+   update), the bytes autograd held saved at the peak (:mod:`polab.algos.diffusion.memory`;
+   parameters excluded), the bound-vs-exact gap ``exact − bgpo`` (no grad) on the first
+   update's masks (θ_old's own: the probe) after each inner update k
+   (``bound_gap/after_k``; 0 at θ = θ_old, growing as θ moves off-policy; ``bound_gap``
+   after the last), and every ``eval_every`` iterations held-out greedy pass@1.
 
 :class:`DiffusionGroupConfig` and :class:`DiffusionGroupRL` (steps 1, 2, 4 and the schedule)
 are shared with d1's diffu-GRPO (:mod:`polab.algos.diffusion.diffu_grpo`), which replaces 3.
@@ -206,18 +206,18 @@ class BGPO(DiffusionGroupRL):
                advantages: torch.Tensor) -> dict[str, float]:
         c = self.config
         B = len(advantages)
-        # a probe: n_mc shared masks on which θ_old and θ are compared after every update
-        probe_t, probe_masked = self.draw_masks(B)
-        with torch.no_grad():
-            probe_old = elbo_terms(self.old_model, prompt_ids, answers, probe_t, probe_masked)
-        out: dict[str, float] = {"elbo/variance": float(elbo_estimate_variance(probe_old)),
-                                 "elbo/mean": float(probe_old.mean())}
+        out: dict[str, float] = {}
         peak, values, norms = 0, torch.zeros(()), []
         for k in range(c.inner_updates):
             t, masked = self.draw_masks(B)
             old_t, old_masked = (t, masked) if c.shared_masks else self.draw_masks(B)
             with torch.no_grad():
                 old = elbo_terms(self.old_model, prompt_ids, answers, old_t, old_masked)
+            if k == 0:  # the probe: θ_old vs θ on the first update's masks after every update
+                probe_t, probe_masked = old_t, old_masked
+                probe_old = old
+                out.update({"elbo/variance": float(elbo_estimate_variance(old)),
+                            "elbo/mean": float(old.mean())})
             self.optimizer.zero_grad(set_to_none=True)
             with track_saved(exclude=self.model.parameters()) as mem:
                 score = self.scorer(prompt_ids, answers, t, masked)
