@@ -132,7 +132,8 @@ class DiffusionGroupRL(Algorithm):
         if c.denoise_steps > self.answer_len:
             raise ValueError(f"denoise_steps={c.denoise_steps} must be <= the answer span "
                              f"({self.answer_len} tokens) of {task.spec()}")
-        self.old_model = DiffusionLM(model.config).to(self.device).eval().requires_grad_(False)
+        # a copy, so θ_old has the policy's dtype and device (load_state_dict would cast)
+        self.old_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         # answers are drawn on the device by setup's generator; problems and masks on the CPU
         self.sample_generator = self.generator
         self.generator = torch.Generator().manual_seed(c.seed)

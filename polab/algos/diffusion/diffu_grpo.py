@@ -20,6 +20,7 @@ classifier-free guidance; the loss covers the answer tokens up to and including 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -100,9 +101,7 @@ class DiffuGRPO(DiffusionGroupRL):
         super().__init__(config, task, device, model)
         self.ref_model = None
         if self.config.beta > 0:
-            self.ref_model = DiffusionLM(self.model.config).to(self.device).eval()
-            self.ref_model.load_state_dict(self.model.state_dict())
-            self.ref_model.requires_grad_(False)
+            self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
 
     def update(self, prompt_ids: torch.Tensor, answers: torch.Tensor,
                advantages: torch.Tensor) -> dict[str, float]:
