@@ -39,6 +39,8 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
                                  "InventoryReinforceConfig"),
     "polab.algos.robust.iwocs": ("IWOCS", "IWOCSConfig"),
     "polab.algos.robust.drrpo": ("DRRPO", "DRRPOConfig"),
+    "polab.algos.diffusion.bgpo": ("BGPO", "BGPOConfig"),
+    "polab.algos.diffusion.diffu_grpo": ("DiffuGRPO", "DiffuGRPOConfig"),
     "polab.registry": ("ALGORITHMS", "AlgoSpec", "get"),
     "polab.algos.offline.bc": ("BC", "BCConfig"),
     "polab.algos.offline.td3_bc": ("TD3BC", "TD3BCConfig"),

@@ -257,3 +257,16 @@ _ch14("scalerl", "group", "scalerl", "ScaleRL", "ScaleRL: CISPO, prompt-level me
       "Khatri et al. 2025, The Art of Scaling Reinforcement Learning Compute for LLMs "
       "(arXiv 2510.13786)", "24_scalerl.md", "addition-reverse", "eval/pass_rate",
       smoke=(("num_iterations", 4), ("generation_batch_size", 32), ("num_train_prompts", 64)))
+_ch14("bgpo", "diffusion", "bgpo", "BGPO", "BGPO: a per-response lower bound of the ELBO-ratio "
+      "objective, a sum over MC samples (one backward each: memory flat in n_mc)",
+      "Lin, Zhang, Hou & Li 2025, Boundary-Guided Policy Optimization for Memory-efficient RL "
+      "of Diffusion Large Language Models (arXiv 2510.11683)", "41_bgpo.md",
+      "addition-diffusion", "eval/pass@1",
+      smoke=(("num_iterations", 2), ("n_mc", 2), ("num_prompts", 2), ("group_size", 4)))
+_ch14("diffu-grpo", "diffusion", "diffu_grpo", "DiffuGRPO", "d1's diffu-GRPO: GRPO's clipped "
+      "loss on one-step log-probs (answer fully masked, prompt randomly masked)",
+      "Zhao, Gupta, Zheng & Grover 2025, d1: Scaling Reasoning in Diffusion Large Language "
+      "Models via Reinforcement Learning (arXiv 2504.12216)", "41_bgpo.md",
+      "addition-diffusion", "eval/pass@1",
+      smoke=(("num_iterations", 2), ("inner_updates", 1), ("num_prompts", 2),
+             ("group_size", 4)))
