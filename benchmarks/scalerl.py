@@ -2,9 +2,10 @@
 
     python benchmarks/scalerl.py                          # 7 variants x seeds 0 1 2, bandit
     python benchmarks/scalerl.py --seeds 0,1 --variants ScaleRL,DAPO --json /tmp/s.json
-    python benchmarks/scalerl.py --env addition-reverse --variants ScaleRL,DAPO,k8-no-IS
+    python benchmarks/scalerl.py --env addition-reverse --iterations 1200 --workers 2
 
-Each (variant, seed) is one call, :func:`run_variant`: ``ScaleRL`` on the 64-arm contextual
+Each (variant, seed) is one trial of a sweep (:func:`run_variants`, through
+``polab.sweep.run_sweep``; ``--workers 2`` runs two at a time): ``ScaleRL`` on the 64-arm contextual
 bandit (``polab.envs.contextual_bandit``) at the config's defaults with the variant's knobs
 (``polab.algos.group.scalerl.VARIANTS``: the recipe, the DAPO-style baseline, leave-one-out
 ablations of aggregation, advantage normalisation and curriculum, k = 8 without IS, and a
@@ -32,30 +33,37 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
+import tempfile
 
 import numpy as np
 import torch
 
-from polab.algos.group.scalerl import EFFICIENCY_ABLATIONS, VARIANTS, ScaleRL, variant_config
-from polab.algos.group.scalerl_testbeds import ENV_FIELDS
+from polab.algos.group.scalerl import EFFICIENCY_ABLATIONS, VARIANTS, variant_knobs
+from polab.sweep import SweepSpec, run_sweep
 from polab.sweep.curves import bootstrap_fits, fit_sigmoid
-from polab.train import train
 
 TOLERANCE = 0.05
 UNSTABLE = ("k8-no-IS", "bf16-head")
 
 
-def run_variant(name: str, seed: int, iterations: int | None = None, env: str = "bandit",
-                **changes) -> list[dict[str, float]]:
-    """One (variant, seed) run; its scalar records (``compute/flops``, ``eval/pass_rate``
-    every ``eval_every`` iterations, ``eval/pass_rate_start`` in the first), plus ``status``."""
-    config = variant_config(name, seed=seed, **{**ENV_FIELDS.get(env, {}), **changes})
-    if iterations is not None:
-        config = config.replace(num_iterations=iterations)
-    algo = ScaleRL(config, env)
-    history = train(algo, config.num_iterations, progress=False)
-    return [{**r, "status": history.status} for r in history.records]
+def run_variants(names: list[str], seeds: list[int], iterations: int | None, env: str,
+                 workers: int, out: str | None) -> dict[tuple[str, int], list[dict]]:
+    """Every (variant, seed) run as one sweep (:func:`polab.sweep.run_sweep`: ``scalerl`` with
+    the variants' knobs, :func:`~polab.algos.group.scalerl.variant_knobs`), in ``workers``
+    Ray workers (0: in this process; the numbers are the same) into ``out`` (a rerun skips the
+    done trials); each run's scalar records (``compute/flops``, ``eval/pass_rate`` every
+    ``eval_every`` iterations, ``eval/pass_rate_start`` in the first), ``status`` and
+    ``seconds`` (its wall-clock)."""
+    spec = SweepSpec("scalerl", env, variants={n: variant_knobs(n) for n in names},
+                     seeds=tuple(seeds), iterations=iterations,
+                     out=out or tempfile.mkdtemp(prefix="polab-scalerl-"), workers=workers)
+    table = run_sweep(spec)
+    runs = {}
+    for (name, seed), rows in table.groupby(["variant", "seed"], sort=False):
+        records = [{k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))}
+                   for r in rows.sort_values("step").to_dict("records")]
+        runs[name, int(seed)] = records
+    return runs
 
 
 def curve(records: list[dict]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -100,19 +108,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-prefix", type=float, default=0.4)
     parser.add_argument("--env", default="bandit")
     parser.add_argument("--json", default=None, help="write every number here")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="Ray worker processes for the runs (0: in this process)")
+    parser.add_argument("--out", default=None,
+                        help="the sweep's directory (default: a new temporary one); a rerun "
+                        "into it skips the runs already done")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     names = args.variants.split(",")
     print(f"ScaleRL benchmark on {args.env}: variants {names}, seeds {seeds}, fit prefix "
           f"{args.fit_prefix}, torch {torch.__version__}, 1 thread, cpu")
+    runs = run_variants(names, seeds, args.iterations, args.env, args.workers, args.out)
     results: dict[str, list[dict]] = {}
     for name in names:
         for seed in seeds:
-            start = time.perf_counter()
-            run = analyse_run(run_variant(name, seed, args.iterations, args.env),
-                              args.fit_prefix)
-            run["seed"], run["seconds"] = seed, time.perf_counter() - start
+            records = runs[name, seed]
+            if records[-1]["status"] == "failed":
+                print(f"  {name:<14} seed {seed}: failed: {records[-1]['error']}")
+                continue
+            run = analyse_run(records, args.fit_prefix)
+            run["seed"], run["seconds"] = seed, records[-1].get("time", math.nan)
             results.setdefault(name, []).append(run)
             print(f"  {name:<14} seed {seed}: {run['status']}, R0 {run['r0']:.3f} final "
                   f"{run['final']:.3f} pred@40% {run['pred']:.3f} |err| {run['err']:.3f}  "

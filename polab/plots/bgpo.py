@@ -83,8 +83,20 @@ def line_figure(steps: Sequence[float], values: Mapping[str, Sequence[float]]) -
         fig.add_trace(go.Scatter(x=list(steps), y=list(ys), name=name, mode="lines+markers",
                                  line={"color": COLORS[i % len(COLORS)]}))
     fig.add_vline(x=0.0, line={"dash": "dot", "color": "gray"})
-    return _layout(fig, "objective along a line through θ_old (mean over responses)",
-                   "step s along the exact objective's gradient (‖d‖ = 1)", "objective")
+    fig = _layout(fig, "objective along a line through θ_old (mean over responses)",
+                  "step s along the exact objective's gradient (‖d‖ = 1)", "objective")
+    # the bound can fall by many orders of magnitude off-policy (a sample with small t_j has
+    # weight 1/t_j); the y-range follows the other curves so the touch at s = 0 stays visible
+    others = [y for name, ys in values.items() if name != "bgpo" for y in ys]
+    if others:
+        low, high = min(others), max(others)
+        pad = 0.5 * (high - low) + 1e-6
+        fig.update_yaxes(range=[low - pad, high + pad])
+        below = [s for s, y in zip(steps, values.get("bgpo", []), strict=False) if y < low - pad]
+        if below:
+            fig.add_annotation(x=below[0], y=low - pad, yanchor="bottom", showarrow=False,
+                               text="bound off the scale below")
+    return fig
 
 
 def pass_figure(curves: Mapping[str, Mapping[object, Sequence[Sequence[float]]]]) -> go.Figure:
@@ -112,6 +124,7 @@ def gap_figure(gaps: Mapping[object, Mapping[int, float]]) -> go.Figure:
         fig.add_trace(go.Scatter(x=[int(k) for k in ks], y=[row[k] for k in ks],
                                  name=f"seed {s}", mode="lines+markers",
                                  line={"color": COLORS[i % len(COLORS)]}))
-    return _layout(fig, "how far below the objective the bound lies, off-policy",
-                   "inner updates k on one batch", "exact − bound (median over iterations)",
-                   log_y=True)
+    fig = _layout(fig, "how far below the objective the bound lies, off-policy",
+                  "inner updates k on one batch", "exact − bound (median over iterations)",
+                  log_y=True)
+    return fig.update_xaxes(dtick=1)

@@ -170,14 +170,19 @@ the generator's head in bf16 (card 24's other destabiliser)."""
 EFFICIENCY_ABLATIONS = ("ScaleRL", "sample-mean", "prompt-std", "no-curriculum")
 
 
-def variant_config(name: str, base: ScaleRLConfig | None = None, **changes: Any
-                   ) -> ScaleRLConfig:
-    """The config of the benchmark variant ``name`` (:data:`VARIANTS`) on top of ``base``."""
+def variant_knobs(name: str) -> dict[str, Any]:
+    """The config fields the benchmark variant ``name`` sets (:data:`VARIANTS`): its preset's
+    settings, then its own (a sweep's named variant: ``polab.sweep.SweepSpec(variants=...)``)."""
     if name not in VARIANTS:
         raise ValueError(f"unknown ScaleRL variant {name!r}; known: {', '.join(VARIANTS)}")
     spec = dict(VARIANTS[name])
-    config = PRESETS[spec.pop("preset")].apply(base or ScaleRLConfig())
-    return config.replace(**spec, **changes).validate()
+    return {**PRESETS[spec.pop("preset")].as_dict(), **spec}
+
+
+def variant_config(name: str, base: ScaleRLConfig | None = None, **changes: Any
+                   ) -> ScaleRLConfig:
+    """The config of the benchmark variant ``name`` (:data:`VARIANTS`) on top of ``base``."""
+    return (base or ScaleRLConfig()).replace(**{**variant_knobs(name), **changes}).validate()
 
 
 # --- pure functions ------------------------------------------------------------------------
