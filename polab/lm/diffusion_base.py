@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +38,9 @@ from polab.lm.diffusion import (
     sample_masks,
 )
 from polab.lm.model import GPTConfig
-from polab.lm.pretrain import VOCAB_SIZE, BaseRecipe, _shipped_or_none
+from polab.lm.pretrain import VOCAB_SIZE, BaseRecipe, _shipped_or_none, sft_to_band
 from polab.lm.sft import SFT, SFTConfig
-from polab.lm.tasks import Problems, Task, make_task, mixture
-from polab.lm.tokenizer import CharTokenizer
-from polab.train import train
+from polab.lm.tasks import Problems, Task
 
 RECIPES = {
     # 2 layers, d = 64 (~106k parameters), bidirectional; answers of 3-digit sums padded
@@ -102,27 +99,10 @@ def pretrain_diffusion(name: str, progress: bool = True
     if name not in RECIPES:
         raise ValueError(f"no recipe for diffusion base {name!r}; known: {', '.join(RECIPES)}")
     recipe = RECIPES[name]
-    tokenizer = CharTokenizer()
-    task = make_task(recipe.task, tokenizer)
-    parts = [(make_task(spec, tokenizer), share) for spec, share in recipe.curriculum]
     torch.manual_seed(recipe.sft.seed)
     model = DiffusionLM(recipe.model)
-    sft = DiffusionSFT(recipe.sft, task, device="cpu", model=model,
-                       sample=partial(mixture, parts))
-    validation = task.sample_prompts(recipe.validation_size,
-                                     torch.Generator().manual_seed(recipe.validation_seed))
-    found: dict[str, float] = {}
-
-    def stop_rule(record: dict[str, float]) -> bool:
-        step = int(record["iteration"]) + 1
-        if step % recipe.check_every:
-            return False
-        found["validation_pass@1"] = evaluate_diffusion(model, task, validation)["pass@1"]
-        return found["validation_pass@1"] >= recipe.stop_at
-
-    history = train(sft, recipe.max_steps, [stop_rule], progress=progress, desc=f"SFT {name}")
-    return model, task, {"sft_steps": float(len(history)), **found,
-                         "final_loss": history.last("loss"), "sft_seconds": history.last("time")}
+    task, facts = sft_to_band(name, recipe, model, DiffusionSFT, evaluate_diffusion, progress)
+    return model, task, facts
 
 
 def diffusion_metrics(model: DiffusionLM, task: Task) -> dict[str, float]:

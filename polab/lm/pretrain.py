@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -110,15 +111,17 @@ def recipe_for(name: str) -> BaseRecipe:
     return RECIPES[name]
 
 
-def pretrain(name: str, progress: bool = True) -> tuple[GPT, Task, dict[str, Any]]:
-    """Train base ``name`` from its recipe; return the model, its task and SFT facts."""
-    recipe = recipe_for(name)
+def sft_to_band(name: str, recipe: BaseRecipe, model: torch.nn.Module, sft_cls: type,
+                evaluate_fn: Callable[..., dict[str, float]], progress: bool = True
+                ) -> tuple[Task, dict[str, Any]]:
+    """Train ``model`` in place by ``sft_cls`` (:class:`SFT` or a subclass) on ``recipe``'s
+    data mix until greedy pass@1 on its validation set (``evaluate_fn(model, task,
+    problems)``) reaches ``stop_at`` (checked every ``check_every`` steps) or ``max_steps``;
+    return the task and SFT facts. Shared by the GPT bases and the masked-diffusion ones."""
     tokenizer = CharTokenizer()
     task = make_task(recipe.task, tokenizer)
     parts = [(make_task(spec, tokenizer), share) for spec, share in recipe.curriculum]
-    torch.manual_seed(recipe.sft.seed)
-    model = GPT(recipe.model)
-    sft = SFT(recipe.sft, task, device="cpu", model=model, sample=partial(mixture, parts))
+    sft = sft_cls(recipe.sft, task, device="cpu", model=model, sample=partial(mixture, parts))
     validation = task.sample_prompts(recipe.validation_size,
                                      torch.Generator().manual_seed(recipe.validation_seed))
     found: dict[str, float] = {}
@@ -127,12 +130,21 @@ def pretrain(name: str, progress: bool = True) -> tuple[GPT, Task, dict[str, Any
         step = int(record["iteration"]) + 1
         if step % recipe.check_every:
             return False
-        found["validation_pass@1"] = evaluate(model, task, validation)["pass@1"]
+        found["validation_pass@1"] = evaluate_fn(model, task, validation)["pass@1"]
         return found["validation_pass@1"] >= recipe.stop_at
 
     history = train(sft, recipe.max_steps, [stop_rule], progress=progress, desc=f"SFT {name}")
-    return model, task, {"sft_steps": float(len(history)), **found,
-                         "final_loss": history.last("loss"), "sft_seconds": history.last("time")}
+    return task, {"sft_steps": float(len(history)), **found,
+                  "final_loss": history.last("loss"), "sft_seconds": history.last("time")}
+
+
+def pretrain(name: str, progress: bool = True) -> tuple[GPT, Task, dict[str, Any]]:
+    """Train base ``name`` from its recipe; return the model, its task and SFT facts."""
+    recipe = recipe_for(name)
+    torch.manual_seed(recipe.sft.seed)
+    model = GPT(recipe.model)
+    task, facts = sft_to_band(name, recipe, model, SFT, evaluate, progress)
+    return model, task, facts
 
 
 def base_metrics(model: GPT, task: Task) -> dict[str, float]:
