@@ -37,10 +37,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from polab.lm.checkpoint import CheckpointError, read_checkpoint
 from polab.lm.model import GPT, GPTConfig
-from polab.lm.tasks import AdditionTask, Problems, Task, make_task
-from polab.lm.tokenizer import CharTokenizer
+from polab.lm.pretrain import load_model
+from polab.lm.tasks import AdditionTask, Problems, Task
 
 DIFFUSION_DIR = Path(__file__).parent / "checkpoints" / "diffusion"
 
@@ -261,13 +260,5 @@ def load_diffusion_base(name: str = "addition-diffusion", device: str | torch.de
         shipped = ", ".join(sorted(p.stem for p in Path(directory).glob("*.pt"))) or "none"
         raise ValueError(f"no diffusion base {name!r} in {directory}; shipped: {shipped} "
                          "(build it with python -m polab.lm.diffusion_base)")
-    state = read_checkpoint(path, map_location=device)
-    try:
-        tokenizer = CharTokenizer.from_state_dict(state["tokenizer"])
-        model = DiffusionLM(GPTConfig(**state["model_config"]))
-        model.load_state_dict(state["model"])
-        task = make_task(state["task"], tokenizer)
-    except Exception as err:  # verified bytes that do not describe a DiffusionLM
-        raise CheckpointError(path, f"does not fit polab's DiffusionLM ({type(err).__name__}: "
-                                    f"{str(err).strip().splitlines()[0][:200]})") from None
-    return model.to(device).eval(), task
+    model, _, task = load_model(path, DiffusionLM, device)
+    return model, task

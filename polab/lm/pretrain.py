@@ -178,14 +178,23 @@ def load_base(name: str = "addition", device: str | torch.device = "cpu",
         raise ValueError(f"no base checkpoint {name!r} in {directory}; shipped: "
                          f"{', '.join(shipped_bases(directory)) or 'none'} (build others with "
                          "python -m polab.lm.pretrain NAME)")
+    return load_model(path, GPT, device)
+
+
+def load_model(path: Path, model_cls: type[GPT], device: str | torch.device = "cpu"
+               ) -> tuple[GPT, CharTokenizer, Task]:
+    """``(model, tokenizer, task)`` from the verified checkpoint at ``path``, the model built as
+    ``model_cls`` (:class:`GPT` or a subclass such as the masked-diffusion LM); bytes that
+    verify but do not describe such a model are a :class:`CheckpointError`."""
     state = read_checkpoint(path, map_location=device)
     try:
         tokenizer = CharTokenizer.from_state_dict(state["tokenizer"])
-        model = GPT(GPTConfig(**state["model_config"]))
+        model = model_cls(GPTConfig(**state["model_config"]))
         model.load_state_dict(state["model"])
         task = make_task(state["task"], tokenizer)
-    except Exception as err:  # verified bytes that do not describe a GPT polab can build
-        raise CheckpointError(path, f"does not fit polab's GPT ({type(err).__name__}: "
+    except Exception as err:  # verified bytes that do not describe a model polab can build
+        raise CheckpointError(path, f"does not fit polab's {model_cls.__name__} "
+                                    f"({type(err).__name__}: "
                                     f"{str(err).strip().splitlines()[0][:200]})") from None
     return model.to(device).eval(), tokenizer, task
 
