@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                                        cwd=str(path.parent), execution_timeout=args.timeout,
                                        progress_bar=False, kernel_name="python3")
         except Exception as err:  # papermill still wrote the notebook up to the failing cell
-            error = str(err).splitlines()[0] if str(err) else type(err).__name__
+            lines = [line for line in str(err).splitlines() if line.strip()]
+            error = lines[0].strip() if lines else type(err).__name__  # papermill's start "\n"
             failed += 1
         seconds = time.perf_counter() - start
         if target.exists():
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         status = "failed: " + error if error else "ok"
         print(f"{path.name:<40} {status:<10} {seconds:6.1f} s")
         rows.append((path.stem, status, seconds))
+    total = sum(t for _, _, t in rows)
     table = "".join(
         f"<tr><td><a href='{html.escape(n)}.html'>{html.escape(n)}</a></td>"
         f"<td>{html.escape(s)}</td><td>{t:.1f} s</td>"
@@ -108,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         "<html><head><meta charset='utf-8'><title>polab notebooks</title></head><body>"
         f"<h1>polab notebooks</h1><p>parameters: {html.escape(repr(params))}</p>"
         f"<table border=1 cellpadding=4><tr><th>notebook</th><th>status</th><th>time</th>"
-        f"<th>executed</th></tr>{table}</table></body></html>")
+        f"<th>executed</th></tr>{table}<tr><td><b>total</b></td><td>{len(rows) - failed}/"
+        f"{len(rows)} ok</td><td>{total:.1f} s</td><td></td></tr></table></body></html>")
+    print(f"{'total':<40} {f'{len(rows) - failed}/{len(rows)} ok':<10} {total:6.1f} s")
     print(f"index: {out_dir / 'index.html'}")
     return 1 if failed else 0
 

@@ -67,3 +67,34 @@ def test_notebook_runs_with_papermill_smoke_then_nbval(path):
                             cwd=OUT, capture_output=True, text=True,
                             env={**os.environ, "POLAB_HEADLESS": "1"})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_run_notebooks_prints_seconds_per_notebook_and_the_total(tmp_path, capsys):
+    """``make run``'s script: one line per notebook with its status and seconds, a total line,
+    and the same table in ``index.html`` (a two-cell notebook, so the test takes a kernel
+    start)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import run_notebooks
+    finally:
+        sys.path.pop(0)
+    cells = [nbformat.v4.new_code_cell("SMOKE = False"), nbformat.v4.new_code_cell("x = 1 / 1")]
+    cells[0].metadata["tags"] = ["parameters"]
+    broken = [*cells[:1], nbformat.v4.new_code_cell("1 / 0")]
+    for name, body in (("a_ok", cells), ("b_broken", broken)):
+        nb = nbformat.v4.new_notebook(cells=body)
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                     "display_name": "Python 3"}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    out = tmp_path / "out"
+    code = run_notebooks.main([str(tmp_path / "a_ok.ipynb"), str(tmp_path / "b_broken.ipynb"),
+                               "--smoke", "True", "--out", str(out)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1  # one notebook failed
+    assert lines[0].startswith("a_ok.ipynb") and " ok " in lines[0]
+    assert lines[1].startswith("b_broken.ipynb") and "failed" in lines[1]
+    total = [line for line in lines if line.startswith("total")]
+    assert total and "1/2 ok" in total[0]
+    seconds = [float(line.split()[-2]) for line in lines[:2]]
+    assert float(total[0].split()[-2]) == pytest.approx(sum(seconds), abs=0.11)
+    assert "<b>total</b>" in (out / "index.html").read_text()
