@@ -1,17 +1,21 @@
-"""CartPole-v1 steps per second: polab's batched torch env vs gymnasium's vector envs.
+"""Steps per second of the four classic environments: polab's batched torch envs vs
+gymnasium's vector envs.
 
-    python benchmarks/envs.py                                  # CPU, N = 1, 64, 1024, 8192
+    python benchmarks/envs.py                                  # CartPole, N = 1 … 65536
+    python benchmarks/envs.py --envs CartPole-v1 Acrobot-v1 Pendulum-v1 MountainCarContinuous-v0
     python benchmarks/envs.py --device cuda --sizes 1 1024 8192 65536 --seconds 2
 
-Three implementations step N copies with random actions sampled inside the timed loop
-(polab: ``torch.randint`` on its device, gymnasium: NumPy's generator), same-step auto-reset
-where the implementation offers it:
+Up to three implementations step N copies with random actions sampled inside the timed loop
+(polab: ``torch.randint`` / ``torch.rand`` on its device, gymnasium: NumPy's generator),
+same-step auto-reset where the implementation offers it:
 
 * ``polab``: ``polab.envs.make("CartPole-v1", N)``, torch tensors on ``--device``;
 * ``numpy-vec``: ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``, the
-  NumPy-vectorized ``CartPoleVectorEnv`` (next-step auto-reset, its only mode);
+  NumPy-vectorized version where gymnasium has one (only ``CartPoleVectorEnv``; next-step
+  auto-reset, its only mode);
 * ``sync``: ``gymnasium.make_vec(..., vectorization_mode="sync")``, a Python loop over N
-  single environments (``SyncVectorEnv``, same-step auto-reset).
+  single environments (``SyncVectorEnv``, same-step auto-reset), up to ``--sync-max`` copies
+  (building 65536 gymnasium environments takes minutes).
 
 Each cell is the median over ``--repeats`` interleaved runs of ``--seconds`` each, in env
 steps per second (N times the batched calls per second). NumPy is single-threaded, so torch
@@ -33,27 +37,45 @@ from gymnasium.vector import AutoresetMode
 
 from polab.envs import make
 
-ENV = "CartPole-v1"
+ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0")
 
 
-def polab_stepper(n: int, device: torch.device) -> Callable[[], None]:
-    env = make(ENV, n, device=device, seed=0)
+def polab_stepper(name: str, n: int, device: torch.device) -> Callable[[], None]:
+    env = make(name, n, device=device, seed=0)
     gen = torch.Generator(device).manual_seed(1)
+    space = env.single_action_space
+    if isinstance(space, gym.spaces.Discrete):
+        def action() -> torch.Tensor:
+            return torch.randint(0, int(space.n), (n,), generator=gen, device=device)
+    else:
+        low = torch.as_tensor(space.low, device=device)
+        width = torch.as_tensor(space.high - space.low, device=device)
+
+        def action() -> torch.Tensor:
+            return torch.rand((n, *space.shape), generator=gen, device=device) * width + low
 
     def step() -> None:
-        env.step(torch.randint(0, 2, (n,), generator=gen, device=device))
+        env.step(action())
     return step
 
 
-def gym_stepper(n: int, mode: str) -> Callable[[], None]:
+def gym_stepper(name: str, n: int, mode: str) -> Callable[[], None]:
     kwargs = {"autoreset_mode": AutoresetMode.SAME_STEP} if mode == "sync" else {}
-    env = gym.make_vec(ENV, num_envs=n, vectorization_mode=mode, vector_kwargs=kwargs)
+    env = gym.make_vec(name, num_envs=n, vectorization_mode=mode, vector_kwargs=kwargs)
     env.reset(seed=0)
     rng = np.random.default_rng(1)
-
-    def step() -> None:
-        env.step(rng.integers(0, 2, n))
+    space = env.single_action_space
+    if isinstance(space, gym.spaces.Discrete):
+        def step() -> None:
+            env.step(rng.integers(0, int(space.n), n))
+    else:
+        def step() -> None:
+            env.step(rng.uniform(space.low, space.high, (n, *space.shape)).astype(np.float32))
     return step
+
+
+def has_numpy_vec(name: str) -> bool:
+    return gym.spec(name).vector_entry_point is not None
 
 
 def steps_per_second(step: Callable[[], None], n: int, seconds: float,
@@ -80,13 +102,17 @@ def fmt(rate: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=["CartPole-v1"], choices=ENVS,
+                        help="environments (default CartPole-v1)")
     parser.add_argument("--device", default="cpu", help="torch device for polab (cpu, cuda, ...)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 8192],
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 256, 1024, 8192, 65536],
                         help="numbers of environment copies N")
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per cell")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--skip-sync", action="store_true", help="leave out SyncVectorEnv")
+    parser.add_argument("--sync-max", type=int, default=8192,
+                        help="largest N for SyncVectorEnv (one Python env per copy)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -95,26 +121,28 @@ def main() -> None:
     print(f"device {device} ({name or platform.machine()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads, gymnasium {gym.__version__}, "
           f"numpy {np.__version__}; median of {args.repeats} x {args.seconds:g} s")
-
-    impls = ["polab", "numpy-vec"] + ([] if args.skip_sync else ["sync"])
-    print(f"\n{'N':>7} " + " ".join(f"{k:>11}" for k in impls)
-          + f" {'polab/numpy':>12}" + ("" if args.skip_sync else f" {'polab/sync':>11}"))
-    with torch.inference_mode():
-        for n in args.sizes:
-            steppers = {"polab": polab_stepper(n, device),
-                        "numpy-vec": gym_stepper(n, "vector_entry_point")}
-            if not args.skip_sync:
-                steppers["sync"] = gym_stepper(n, "sync")
-            runs: dict[str, list[float]] = {k: [] for k in impls}
-            for _ in range(args.repeats):
-                for k in impls:
-                    runs[k].append(steps_per_second(steppers[k], n, args.seconds, device))
-            rate = {k: statistics.median(v) for k, v in runs.items()}
-            row = f"{n:>7} " + " ".join(f"{fmt(rate[k]):>11}" for k in impls)
-            row += f" {rate['polab'] / rate['numpy-vec']:>11.2f}x"
-            if not args.skip_sync:
-                row += f" {rate['polab'] / rate['sync']:>10.1f}x"
-            print(row, flush=True)
+    for env_name in args.envs:
+        impls = ["polab"] + (["numpy-vec"] if has_numpy_vec(env_name) else []) \
+            + ([] if args.skip_sync else ["sync"])
+        print(f"\n{env_name}\n{'N':>7} " + " ".join(f"{k:>11}" for k in impls)
+              + "".join(f" {'polab/' + k.split('-')[0]:>12}" for k in impls[1:]))
+        with torch.inference_mode():
+            for n in args.sizes:
+                steppers = {"polab": polab_stepper(env_name, n, device)}
+                if "numpy-vec" in impls:
+                    steppers["numpy-vec"] = gym_stepper(env_name, n, "vector_entry_point")
+                if "sync" in impls and n <= args.sync_max:
+                    steppers["sync"] = gym_stepper(env_name, n, "sync")
+                runs: dict[str, list[float]] = {k: [] for k in steppers}
+                for _ in range(args.repeats):
+                    for k, stepper in steppers.items():
+                        runs[k].append(steps_per_second(stepper, n, args.seconds, device))
+                rate = {k: statistics.median(v) for k, v in runs.items()}
+                row = f"{n:>7} " + " ".join(
+                    f"{fmt(rate[k]) if k in rate else '—':>11}" for k in impls)
+                row += "".join(f" {rate['polab'] / rate[k]:>11.2f}x" if k in rate
+                               else f" {'—':>12}" for k in impls[1:])
+                print(row, flush=True)
 
 
 if __name__ == "__main__":
