@@ -6,7 +6,7 @@ pairs each raise held-out greedy pass@1 of the shipped addition base, and iterat
 
 Every arm is :class:`~polab.algos.preference.trainer.PreferenceTrainer` on the ``addition``
 pairs testbed (:mod:`polab.lm.preference`) at the registry's LM fields
-(:data:`polab.registry.PREFERENCE_ENV_FIELDS`: lr 2e-5, β 0.5, 40 Adam steps of 64 pairs per
+(:data:`polab.algos.preference.testbeds.ENV_FIELDS`: lr 2e-5, β 0.5, 40 Adam steps of 64 pairs per
 round): each round draws the same number of prompts (K = 4 samples each, best vs worst by the
 graded score, ties dropped, Bradley–Terry labels with 10% flips). Offline DPO samples from and
 anchors on π_0; iterative DPO samples from and anchors on π_t; APO extrapolates the anchor
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
+from polab.algos.preference.testbeds import ENV_FIELDS
 from polab.algos.preference.trainer import PreferenceConfig, PreferenceTrainer
-from polab.registry import PREFERENCE_ENV_FIELDS
 
 ARMS = {"offline DPO": {"sampler": "initial", "reference": "initial"},
         "iterative DPO": {},
@@ -41,7 +41,7 @@ KEEP = ("eval/pass@1", "true_reward", "kl_to_initial", "pairs", "loss", "rewards
 def run_arm(arm: str, seed: int, rounds: int) -> dict:
     """Train one arm; the base's pass@1 and the per-round records."""
     config = PreferenceConfig(seed=seed, rounds=rounds).replace(
-        **PREFERENCE_ENV_FIELDS["addition"], **ARMS[arm])
+        **ENV_FIELDS["addition"], **ARMS[arm])
     algo = PreferenceTrainer(config, "addition")
     base = algo.testbed.metrics(algo.policy, algo.initial)["eval/pass@1"]
     records = [{k: float(v) for k, v in algo.step().items() if k in KEEP} for _ in range(rounds)]
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     print(f"LM pairs (addition base), {args.rounds} rounds, fields "
-          f"{PREFERENCE_ENV_FIELDS['addition']}, torch {torch.__version__}, 1 thread", flush=True)
+          f"{ENV_FIELDS['addition']}, torch {torch.__version__}, 1 thread", flush=True)
     runs: dict[str, dict[int, dict]] = {arm: {} for arm in ARMS}
     for seed in args.seeds:
         for arm in ARMS:

@@ -151,20 +151,9 @@ LQR_SYSTEMS = ("double-integrator",)
 """The LQR systems by name: :meth:`polab.envs.lqr.LQR.double_integrator`."""
 
 
-PREFERENCE_ENV_FIELDS: dict[str, dict[str, object]] = {
-    "addition": {"lr": 2e-5, "beta": 0.5, "pairs_per_round": 256, "steps_per_round": 40,
-                 "minibatch_size": 64},
-}
-"""Preference testbeds whose policy is not tabular, as :class:`~polab.algos.preference.
-trainer.PreferenceConfig` fields: the tiny LM's pairs need a small Adam step (the tabular
-lr 0.05 wrecks the GPT in a round), minibatches and fewer steps (``benchmarks/dpo_lm.py``)."""
-
-
 def env_fields(testbed: str, env: str) -> dict[str, object]:
     """The config fields a testbed's environment name implies (none for most); an unknown
     inventory setting or LQR system is a ``ValueError`` naming the known ones."""
-    if testbed == "preference":
-        return dict(PREFERENCE_ENV_FIELDS.get(env, {}))
     if testbed == "inventory":
         if env not in INVENTORY_SETTINGS:
             raise ValueError(f"unknown inventory setting {env!r}; known: "
@@ -172,7 +161,7 @@ def env_fields(testbed: str, env: str) -> dict[str, object]:
         return dict(INVENTORY_SETTINGS[env])
     if testbed == "lqr" and env not in LQR_SYSTEMS:
         raise ValueError(f"unknown LQR system {env!r}; known: {', '.join(LQR_SYSTEMS)}")
-    if testbed in TESTBED_TABLES:  # a family's table may name fields per testbed (ENV_FIELDS)
+    if testbed in TESTBED_TABLES:  # a family's table may name fields per testbed: ENV_FIELDS
         table = importlib.import_module(TESTBED_TABLES[testbed])
         return dict(getattr(table, "ENV_FIELDS", {}).get(env, {}))
     return {"env": env} if testbed == "mo" else {}

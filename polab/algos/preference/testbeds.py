@@ -25,6 +25,15 @@ TESTBEDS: dict[str, str] = {
 }
 """Testbed name → the module whose ``from_config`` builds it."""
 
+ENV_FIELDS: dict[str, dict[str, object]] = {
+    "addition": {"lr": 2e-5, "beta": 0.5, "pairs_per_round": 256, "steps_per_round": 40,
+                 "minibatch_size": 64},
+}
+"""The :class:`~polab.algos.preference.trainer.PreferenceConfig` fields a testbed's name
+implies (``polab train dpo --env addition``, read by ``polab.registry.env_fields``): the tiny
+LM's pairs need a small Adam step (the tabular lr 0.05 wrecks the GPT in a round), minibatches
+and fewer steps (``benchmarks/dpo_lm.py``)."""
+
 
 def make_testbed(name: str, config: Any, device: torch.device) -> PreferenceTestbed:
     """The testbed ``name`` for ``config`` on ``device``; an unknown name is a ``ValueError``
