@@ -21,6 +21,16 @@ class Check(NamedTuple):
         return str(self)
 
 
+def direction(before: float, after: float, tol: float, *, relative: bool = False) -> str:
+    """How ``after`` compares with ``before``: ``"same"`` when the change (``after - before``,
+    or ``after / before - 1`` if ``relative``) is within ``tol``, else ``"lower"`` or
+    ``"higher"`` — the measured truth a lower/same/higher prediction is judged against."""
+    change = after / before - 1 if relative else after - before
+    if abs(change) <= tol:
+        return "same"
+    return "lower" if change < 0 else "higher"
+
+
 def judge_prediction(answer: object, truth: object, facts: str, *, wrong: str, right: str,
                      expected: object = None, surprise: str = "") -> Check:
     """The verdict on a learner's prediction of a measured outcome ``truth``: ``facts`` (what

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from polab.core.exercises import Check, judge_prediction
+from polab.core.exercises import Check, direction, judge_prediction
 
 ANSWERS = ("lower", "same", "higher")
 MIN_DRAWS = 500
@@ -38,7 +38,7 @@ def check_eps_answer(terms_default: Sequence[float], terms_large_eps: Sequence[f
                             f"more); got {len(small)} and {len(large)}")
     s_small, s_large = small.std(), large.std()
     ratio = s_large / s_small if s_small > 0 else float("inf")
-    truth = "same" if abs(ratio - 1) < SAME else ("lower" if ratio < 1 else "higher")
+    truth = direction(1.0, ratio, SAME)
     facts = (f"std of a single term: {s_small:.2f} with ε = 1e-3, {s_large:.2f} with ε = 0.1 "
              f"(largest |term| {np.abs(small).max():.0f} vs {np.abs(large).max():.0f}); means "
              f"{small.mean():.2f} vs {large.mean():.2f}. ")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from polab.core.exercises import Check, judge_prediction
+from polab.core.exercises import Check, direction, judge_prediction
 
 CHOICES = ("lower", "same", "higher")
 
@@ -38,7 +38,7 @@ def check_filter_answer(with_filter: Sequence[dict], without_filter: Sequence[di
     if prediction not in CHOICES:
         return Check(False, f"prediction={prediction!r}: answer one of {CHOICES}")
     a, b = half_gain_compute(with_filter), half_gain_compute(without_filter)
-    truth = "same" if abs(b / a - 1) <= tol else ("lower" if b < a else "higher")
+    truth = direction(a, b, tol, relative=True)
     facts = (f"Measured C_mid (compute to half the gain): with the filter {a:.3g} FLOPs, "
              f"without {b:.3g} FLOPs ({b / a:.2f}×). ")
     return judge_prediction(

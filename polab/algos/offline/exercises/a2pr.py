@@ -4,7 +4,7 @@ mixed dataset and predict the normalised score against A2PR's."""
 
 from __future__ import annotations
 
-from polab.core.exercises import Check, judge_prediction
+from polab.core.exercises import Check, direction, judge_prediction
 
 CHOICES = ("lower", "same", "higher")
 SAME_WITHIN = 10.0
@@ -13,8 +13,7 @@ SAME_WITHIN = 10.0
 
 def outcome(score_a2pr: float, score_filtered: float) -> str:
     """``"lower"``, ``"same"`` or ``"higher"``: the filtered-BC score against A2PR's."""
-    gap = score_filtered - score_a2pr
-    return "same" if abs(gap) <= SAME_WITHIN else ("higher" if gap > 0 else "lower")
+    return direction(score_a2pr, score_filtered, SAME_WITHIN)
 
 
 def check_vae_target_answer(score_a2pr: float, score_filtered: float,

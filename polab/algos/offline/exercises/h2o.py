@@ -3,7 +3,7 @@ wrong simulator, predict the effect on the real-env return, run, explain."""
 
 from __future__ import annotations
 
-from polab.core.exercises import Check, judge_prediction
+from polab.core.exercises import Check, direction, judge_prediction
 
 CHOICES = ("lower", "same", "higher")
 TOLERANCE = 50.0
@@ -16,7 +16,7 @@ def check_naive_answer(h2o_return: float, naive_return: float, prediction: str) 
     if prediction not in CHOICES:
         return Check(False, f"prediction={prediction!r}: answer one of {list(CHOICES)}")
     diff = naive_return - h2o_return
-    truth = "same" if abs(diff) <= TOLERANCE else ("lower" if diff < 0 else "higher")
+    truth = direction(h2o_return, naive_return, TOLERANCE)
     facts = (f"Real return: H2O {h2o_return:.0f}, naive hybrid {naive_return:.0f} "
              f"(difference {diff:+.0f}; within ±{TOLERANCE:.0f} counts as the same). ")
     return judge_prediction(

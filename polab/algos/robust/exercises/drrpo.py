@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from polab.core.exercises import Check, judge_prediction
+from polab.core.exercises import Check, direction, judge_prediction
 
 CHOICES = ("lower", "same", "higher")
 
@@ -18,7 +18,7 @@ def check_lambda_answer(weak: Sequence[dict], strong: Sequence[dict], prediction
     if prediction not in CHOICES:
         return Check(False, f"prediction={prediction!r}: answer one of {CHOICES}")
     a, b = weak[-1]["robust_value"], strong[-1]["robust_value"]
-    truth = "same" if abs(b - a) <= tol else ("lower" if b < a else "higher")
+    truth = direction(a, b, tol)
     facts = (f"Final robust value at ρ_test: weak regularisation {a:.3f}, strong {b:.3f} "
              f"(robust DP {weak[-1]['robust_optimum']:.3f}). ")
     return judge_prediction(

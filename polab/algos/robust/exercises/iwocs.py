@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from polab.core.exercises import Check, judge_prediction
+from polab.core.exercises import Check, direction, judge_prediction
 
 ANSWERS = ("lower", "same", "higher")
 TIE = 1e-6
@@ -29,7 +29,7 @@ def check_combine_answer(with_min: Sequence[Mapping[str, float]],
     if len(with_min) < 3 or len(with_last) < 3:
         return Check(False, "train both runs for three iterations first (lists of records)")
     a, b = with_min[2]["worst_case_value"], with_last[2]["worst_case_value"]
-    truth = "same" if abs(a - b) < TIE else ("lower" if b < a else "higher")
+    truth = direction(a, b, TIE)
     facts = f"third iteration's worst-case value: {a:.4f} with min, {b:.4f} with last. "
     return judge_prediction(
         answer, truth, facts, expected="lower",
