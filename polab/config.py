@@ -194,14 +194,20 @@ def parse_value(spec: FieldSpec, text: str) -> Any:
         raise ValueError(f"{spec.name}={text!r} is not a valid {spec.type.__name__}") from None
 
 
-def _describe_range(s: FieldSpec) -> str:
+def describe_range(s: FieldSpec) -> str:
+    """What values field ``s`` accepts, in words: ``one of [...]``, ``a bool``, or
+    ``a float in [low, high]`` (the validator's messages, the panel's static view)."""
     if s.choices is not None:
         return f"one of {list(s.choices)}"
     if s.type is bool:
         return "a bool"
-    lo = "-inf" if s.low is None else f"{s.low:g}"
-    hi = "inf" if s.high is None else f"{s.high:g}"
-    return f"a {s.type.__name__} in [{lo}, {hi}]"
+    def bound(x: float | None, infinite: str) -> str:
+        if x is None:
+            return infinite
+        return f"{int(x):,}" if s.type is int else f"{x:g}"
+
+    article = "an" if s.type is int else "a"
+    return f"{article} {s.type.__name__} in [{bound(s.low, '-inf')}, {bound(s.high, 'inf')}]"
 
 
 def _check_field(s: FieldSpec, value: Any, owner: str) -> str | None:
@@ -215,13 +221,13 @@ def _check_field(s: FieldSpec, value: Any, owner: str) -> str | None:
     else:
         ok_type = isinstance(value, s.type)
     if not ok_type:
-        return f"{where} has the wrong type: expected {_describe_range(s)}"
+        return f"{where} has the wrong type: expected {describe_range(s)}"
     if s.choices is not None:
         allowed = value in s.choices
-        return None if allowed else f"{where} is not allowed: expected {_describe_range(s)}"
+        return None if allowed else f"{where} is not allowed: expected {describe_range(s)}"
     if s.type in (int, float):
         if not math.isfinite(value):
-            return f"{where} is not finite: expected {_describe_range(s)}"
+            return f"{where} is not finite: expected {describe_range(s)}"
         if (s.low is not None and value < s.low) or (s.high is not None and value > s.high):
-            return f"{where} is out of range: expected {_describe_range(s)}"
+            return f"{where} is out of range: expected {describe_range(s)}"
     return None

@@ -73,3 +73,19 @@ def test_crowding_and_slack_figures(trained):
     first = [r for r in algo.slack_log if r["round"] == 1]
     assert len(first) == TINY.ext_iters and len(first[0]["slack"]) == 2 * TINY.num_select
     assert len(plots.slack_figure(algo, 1).data) == 2 * TINY.num_select
+
+
+def test_headless_display_is_a_note_not_a_widget_repr(monkeypatch):
+    import ipywidgets as W
+
+    import widgets.pareto
+
+    live = LivePareto(["treasure", "time"], np.array([0.0, -25.0]), None)
+    shown: list = []
+    monkeypatch.setattr(widgets.pareto, "display", lambda *objs: shown.extend(objs))
+    for live_mode, expected in ((False, "HTML"), (True, "VBox")):
+        shown.clear()
+        monkeypatch.setattr(widgets.pareto, "is_live", lambda m=live_mode: m)
+        live._ipython_display_()
+        assert [type(o).__name__ for o in shown] == [expected]
+    assert isinstance(shown[0], W.VBox)

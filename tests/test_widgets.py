@@ -159,3 +159,34 @@ def test_log_axis_chart_drops_non_positive_values():
     assert list(data["y"]) == [4.0, 0.5, 0.2] and list(data["x"]) == [0.0, 1.0, 5.0]
     fig = plots.dashboard(hist, (chart,))
     assert fig.layout.yaxis.type == "log"
+
+
+def _displayed(monkeypatch, module, obj) -> list:
+    shown: list = []
+    monkeypatch.setattr(module, "display", lambda *objs: shown.extend(objs))
+    obj._ipython_display_()
+    return shown
+
+
+def test_headless_panel_displays_a_static_table_of_its_knobs(headless, monkeypatch):
+    import widgets.panel
+
+    panel = ppo_panel(fields=["learning_rate", "num_minibatches", "norm_adv"], title="PPO <x>")
+    panel.set(learning_rate=1.23456e-3, num_minibatches=3)
+    (shown,) = _displayed(monkeypatch, widgets.panel, panel)
+    assert not isinstance(shown, W.Widget)
+    html = shown.data
+    assert "<b>PPO &lt;x&gt;</b>" in html and "VBox" not in html
+    assert html.count("<tr>") == 4  # a header and one row per knob, in the panel's order
+    assert html.index("learning_rate") < html.index("num_minibatches") < html.index("norm_adv")
+    assert "<code>0.001235</code>" in html and "a float in [1e-05, 0.1]" in html
+    assert "must divide" in html  # the inline problem is part of the view
+    assert "surrogate" not in html  # only the panel's fields
+
+
+def test_live_panel_displays_the_widget(monkeypatch):
+    import widgets.panel
+
+    monkeypatch.setattr(widgets.panel, "is_live", lambda: True)
+    panel = ppo_panel()
+    assert _displayed(monkeypatch, widgets.panel, panel) == [panel.widget]

@@ -10,6 +10,8 @@ and disable Train.
 ``panel.train()`` trains with the current values. In a live kernel it returns at once and
 training runs in an asyncio task (Stop acts between iterations, sliders stay responsive);
 headless (papermill, nbval, tests) it trains to the end and displays the static dashboard.
+Displayed headless, a panel leaves a static view of itself (its knobs, values, allowed values
+and help as an HTML table), not a widget that no reader of the executed notebook can render.
 Pressing Train again continues the same run unless the values changed; Reset discards it.
 """
 
@@ -24,10 +26,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as W
-from IPython.display import display
+from IPython.display import HTML, display
 
 from polab import plots
-from polab.config import Config, FieldSpec
+from polab.config import Config, FieldSpec, describe_range
 from polab.train import Algorithm, History, TrainingRun
 from widgets.live import LiveDashboard
 from widgets.runtime import is_live
@@ -96,6 +98,7 @@ class Panel:
         if unknown:
             raise ValueError(f"{type(config).__name__} has no field(s) {sorted(unknown)}")
         names = list(fields) if fields is not None else list(specs)
+        self.specs = {n: specs[n] for n in names}
         self.controls = {n: control_for(specs[n], getattr(config, n)) for n in names}
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
@@ -269,5 +272,26 @@ class Panel:
         """Display the dashboard of the current history as a static figure."""
         display(plots.dashboard(self.history, self.charts, self.title))
 
+    def static_view(self) -> str:
+        """The panel as HTML for a reader of a headless run: title, one row per knob (value,
+        allowed values, help), the inline problems, and where the live panel is."""
+        rows = "".join(
+            f"<tr><td><code>{html.escape(name)}</code></td>"
+            f"<td><code>{html.escape(_format_value(control.value))}</code></td>"
+            f"<td>{html.escape(describe_range(self.specs[name]))}</td>"
+            f"<td>{html.escape(self.specs[name].help)}</td></tr>"
+            for name, control in self.controls.items())
+        title = f"<b>{html.escape(self.title)}</b> " if self.title else ""
+        problems = f"<div>{self.problems.value}</div>" if self.problems.value else ""
+        return (f"<div class='polab-panel-static'>{title}<i>the panel's knobs in this run "
+                "(open the notebook in JupyterLab to move them and press Train)</i>"
+                "<table><thead><tr><th>knob</th><th>value</th><th>allowed</th><th>what it does"
+                f"</th></tr></thead><tbody>{rows}</tbody></table>{problems}</div>")
+
     def _ipython_display_(self) -> None:
-        display(self.widget)
+        display(self.widget if is_live() else HTML(self.static_view()))
+
+
+def _format_value(value: Any) -> str:
+    """A knob's value as the static view prints it: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

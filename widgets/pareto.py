@@ -22,8 +22,10 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
+from IPython.display import HTML, display
 
 from polab import plots
+from widgets.runtime import is_live
 
 
 def _episode_figure(rewards: np.ndarray | None, names: list[str]) -> go.Figure:
@@ -139,6 +141,14 @@ class LivePareto:
                 trace.y = np.cumsum(episode["rewards"][:, k])
         self.assigned.value = (f"w = {np.round(self.preference, 2)} → policy #{index} "
                                f"({algo.population[index].label}), G = {np.round(returns, 2)}")
+
+    def _ipython_display_(self) -> None:
+        if is_live():
+            display(self.widget)
+        else:
+            display(HTML("<i>The live Pareto front, its metrics and the preference sliders "
+                         "fill in here while a run trains in JupyterLab; a headless run draws "
+                         "the final front below.</i>"))
 
     def static(self, algo: Any, title: str | None = None) -> go.Figure:
         """The front as a plain figure (what a headless run leaves in the notebook)."""
