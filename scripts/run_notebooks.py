@@ -21,8 +21,20 @@ import sys
 import time
 from pathlib import Path
 
+from jupyter_client.manager import AsyncKernelManager
+
 ROOT = Path(__file__).resolve().parents[1]
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """The kernel manager papermill starts its kernels with: Unix-domain (IPC) sockets in the
+    runtime directory instead of plain TCP on localhost, so the kernel's traffic never touches
+    the network stack and ipykernel has no "running over TCP without encryption" to warn about
+    on every notebook."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**{"transport": "ipc", **kwargs})
 
 
 def add_html_figures(nb) -> None:
@@ -87,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             papermill.execute_notebook(str(path), str(target), parameters=params,
                                        cwd=str(path.parent), execution_timeout=args.timeout,
-                                       progress_bar=False, kernel_name="python3")
+                                       progress_bar=False, kernel_name="python3",
+                                       kernel_manager_class=IPCKernelManager)
         except Exception as err:  # papermill still wrote the notebook up to the failing cell
             lines = [line for line in str(err).splitlines() if line.strip()]
             error = lines[0].strip() if lines else type(err).__name__  # papermill's start "\n"
