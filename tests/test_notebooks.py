@@ -2,8 +2,9 @@
 
 papermill executes ``notebooks/*.ipynb`` with ``-p SMOKE True`` into
 ``build/test-notebooks/``; nbval (``--nbval-lax``) then re-executes each executed copy and
-compares the cells marked ``# NBVAL_CHECK_OUTPUT`` — deterministic numbers must come out the
-same twice (same seed, same numbers on the CPU).
+compares the cells tagged ``nbval-check-output`` (a cell tag, so the marker stays out of the
+code a reader sees) — deterministic numbers must come out the same twice (same seed, same
+numbers on the CPU).
 """
 
 import os
@@ -24,6 +25,17 @@ SMOKE_SECONDS = 60
 
 def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 2
+
+
+def test_nbval_markers_are_cell_tags_not_comments_in_the_code():
+    """A reader of the notebook or the book sees no ``# NBVAL_…`` line; the series still has
+    cells whose outputs nbval compares."""
+    checked = 0
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            assert "NBVAL" not in cell.source, f"{path.name} cell {i}: use a cell tag"
+            checked += "nbval-check-output" in cell.metadata.get("tags", [])
+    assert checked >= 5
 
 
 @pytest.fixture(scope="module", autouse=True)
