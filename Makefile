@@ -16,7 +16,7 @@ CHROMIUM ?= $(or $(POLAB_CHROMIUM),/usr/bin/chromium)
 APT     ?= apt-get
 export POLAB_CHROMIUM := $(CHROMIUM)
 
-.PHONY: install browser-deps lab test test-fast test-browser run bench clean
+.PHONY: install browser-deps lab test test-fast test-browser run book bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,10 @@ test-browser: browser-deps install  ## only the real-browser JupyterLab tests
 
 run: install  ## execute every notebook headless into build/ (e.g. make run SMOKE=True)
 	$(BIN)/python scripts/run_notebooks.py --smoke $(SMOKE) $(PARAMS)
+
+book: install  ## the series as a static site in build/book/ (make book SMOKE=True: quick)
+	$(BIN)/python scripts/run_notebooks.py --smoke $(SMOKE) --reuse $(PARAMS)
+	$(BIN)/python scripts/build_book.py
 
 bench: install  ## run every benchmark script and print its table
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

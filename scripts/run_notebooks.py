@@ -3,6 +3,7 @@
     python scripts/run_notebooks.py                      # defaults
     python scripts/run_notebooks.py --smoke True         # every cell in seconds
     python scripts/run_notebooks.py -p SEED 1 -p SMOKE True notebooks/01_policy_gradients.ipynb
+    python scripts/run_notebooks.py --smoke True --reuse  # keep fresh executed copies
 
 Each executed notebook is saved as ``build/notebooks/NAME.ipynb`` (the 5 MB widget state
 papermill stores is dropped) and as ``NAME.html`` whose plotly figures load
@@ -65,6 +66,28 @@ def export_html(nb_path: Path, html_path: Path) -> None:
     html_path.write_text(body)
 
 
+def library_mtime() -> float:
+    """When the code the notebooks run (``polab/``, ``widgets/``) last changed."""
+    return max(p.stat().st_mtime for folder in ("polab", "widgets")
+               for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".pt", ".json"))
+
+
+def up_to_date(source: Path, target: Path, params: dict) -> bool:
+    """Whether ``target`` is an executed copy of ``source`` made after the last change of the
+    notebook and of the library, with ``params``, that ran without an error (``--reuse``;
+    ``make book`` reuses ``make run``'s outputs)."""
+    import nbformat
+
+    if not target.exists() or target.stat().st_mtime <= max(source.stat().st_mtime,
+                                                             library_mtime()):
+        return False
+    nb = nbformat.read(target, as_version=4)
+    if nb.metadata.get("papermill", {}).get("parameters") != params:
+        return False
+    return not any(out.get("output_type") == "error"
+                   for cell in nb.cells for out in cell.get("outputs", []))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a papermill parameter (value parsed as a Python literal)")
     parser.add_argument("--out", default=str(ROOT / "build" / "notebooks"))
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip a notebook whose executed copy is newer than it and was run "
+                             "with the same parameters")
     args = parser.parse_args(argv)
 
     import nbformat
@@ -94,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, failed = [], 0
     for path in paths:
         target = out_dir / path.name
+        if args.reuse and up_to_date(path, target, params):
+            print(f"{path.name:<40} {'reused':<10} {0.0:6.1f} s")
+            rows.append((path.stem, "reused", 0.0))
+            continue
         start = time.perf_counter()
         error = ""
         try:

@@ -113,3 +113,12 @@ def test_run_notebooks_prints_seconds_per_notebook_and_the_total(tmp_path, capfd
     seconds = [float(line.split()[-2]) for line in lines[:2]]
     assert float(total[0].split()[-2]) == pytest.approx(sum(seconds), abs=0.11)
     assert "<b>total</b>" in (out / "index.html").read_text()
+
+    code = run_notebooks.main([str(tmp_path / "a_ok.ipynb"), str(tmp_path / "b_broken.ipynb"),
+                               "--smoke", "True", "--out", str(out), "--reuse"])
+    lines = capfd.readouterr().out.splitlines()
+    assert code == 1 and " reused " in lines[0]  # unchanged, same parameters, no error
+    assert "failed" in lines[1]  # a failed run is never reused
+    code = run_notebooks.main([str(tmp_path / "a_ok.ipynb"), "--smoke", "False",
+                               "--out", str(out), "--reuse"])
+    assert code == 0 and " ok " in capfd.readouterr().out.splitlines()[0]  # other parameters
