@@ -29,4 +29,5 @@ html_theme_options = {
 }
 html_static_path = ["_static"]
 html_js_files = [("plotly.min.js", {"priority": 100})]
+html_css_files = ["polab.css"]
 html_last_updated_fmt = None

@@ -105,8 +105,9 @@ def reference_page() -> str:
             f"- notebook: [{spec.notebook}](notebooks/{spec.notebook}.ipynb)\n"
             f"- code: `{path}` (`{spec.trainer_ref}`), config `{spec.config_ref}`\n"
             f"- preset: {preset}\n\n"
+            "```{table}\n:class: polab-fields\n\n"
             "| field | default | allowed | what it does |\n|---|---|---|---|\n"
-            f"{rows}\n")
+            f"{rows}\n```\n")
     return "\n".join(parts)
 
 
@@ -120,8 +121,8 @@ def write_sources(notebooks_dir: Path, src: Path) -> list[str]:
     if src.exists():
         shutil.rmtree(src)
     (src / "notebooks").mkdir(parents=True)
-    (src / "_static").mkdir()
     shutil.copy(ROOT / "book" / "conf.py", src / "conf.py")
+    shutil.copytree(ROOT / "book" / "_static", src / "_static")
     shutil.copy(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", src / "_static")
     for name in names:
         nb = nbformat.read(notebooks_dir / f"{name}.ipynb", as_version=4)
