@@ -18,6 +18,7 @@ nb_execution_mode = "off"  # the notebooks arrive executed (make run)
 nb_merge_streams = True
 suppress_warnings = ["mystnb.unknown_mime_type"]
 exclude_patterns = ["_build"]
+smartquotes = False  # keep quotes as written: names and code-like text in prose stay searchable
 
 html_theme = "sphinx_book_theme"
 html_title = "polab"

@@ -7,7 +7,8 @@ as a static site in ``build/book/`` (Sphinx, myst-nb, the book theme; ``make boo
 The sources are generated into ``build/book-src/``: ``book/conf.py``; the landing page (the
 README's introduction and series table, links pointing at the book's pages); one page per
 executed notebook (plotly figures drawn by the site's own plotly.js, papermill's injected
-parameters cell left out); ``reference.md`` from the registry and the Config fields' metadata.
+parameters cell left out); ``claims.md`` from the benchmarks' claims files
+(:mod:`polab.claims`); ``reference.md`` from the registry and the Config fields' metadata.
 Nothing is fetched from the network.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import nbformat
 import plotly
 
+from polab.claims import by_card, format_values, load_claims
 from polab.config import describe_range
 from polab.registry import ALGORITHMS
 
@@ -72,10 +74,11 @@ def landing_page(readme: str, notebooks: list[str]) -> str:
     toc = "\n".join(f"notebooks/{name}" for name in notebooks)
     return (f"# polab — a Policy-Optimization Lab\n\n{intro}\n\n## The series\n\n"
             f"{book_links(readme_section(readme, 'The series'))}\n\n"
-            "The [algorithm reference](reference.md) lists every registered algorithm with "
-            "its Config.\n\n"
+            "The [claims](claims.md) page lists every paper claim the benchmarks measured, "
+            "with its verdict; the [algorithm reference](reference.md) every registered "
+            "algorithm with its Config.\n\n"
             f"```{{toctree}}\n:caption: The series\n:maxdepth: 1\n:hidden:\n\n{toc}\n```\n\n"
-            "```{toctree}\n:caption: Reference\n:maxdepth: 1\n:hidden:\n\nreference\n```\n")
+            "```{toctree}\n:caption: Reference\n:maxdepth: 1\n:hidden:\n\nclaims\nreference\n```\n")
 
 
 def _cell(text: object) -> str:
@@ -111,6 +114,34 @@ def reference_page() -> str:
     return "\n".join(parts)
 
 
+def claims_page() -> str:
+    """Every claim the benchmarks measured (``polab.claims.load_claims``), one section per
+    card: its claims with baseline, metric, per-seed values and verdict; where each ran."""
+    files = load_claims()
+    parts = ["# Claims\n",
+             "Each row is a claim of a paper's card as a benchmark in `benchmarks/` measured it "
+             "on the card's miniature, per seed beside its baseline, with the verdict the "
+             "benchmark computed from those numbers: *reproduced* (on every seed), *reproduced "
+             "(weakly)* (on the mean only), *partly reproduced*, or *not reproduced*, with why. "
+             "Generated from the benchmarks' claims files (`build/results/<name>.json` from a "
+             "fresh run, else the measurements shipped in `benchmarks/results/claims/`).\n"]
+    for card, claims in by_card(files).items():
+        notebooks = sorted({c.notebook for c, _ in claims})
+        scripts = sorted({f"`{f.script}` ({f.date}; {f.machine})" for _, f in claims})
+        rows = "\n".join(
+            f"| {_cell(c.claim)} | {_cell(c.baseline)}; {_cell(c.metric)} | "
+            f"{_cell(', '.join(map(str, c.seeds)) or '—')} | {_cell(format_values(c))} | "
+            f"**{c.verdict}**{_cell(': ' + c.note) if c.note else ''} |" for c, _ in claims)
+        parts.append(
+            f"## Card {int(card[:2])} · `{card}`\n\n"
+            f"Notebook: {', '.join(f'[{n}](notebooks/{n}.ipynb)' for n in notebooks)}; "
+            f"measured by {', '.join(scripts)}.\n\n"
+            "```{table}\n:class: polab-claims\n\n"
+            "| claim | baseline; metric | seeds | per seed | verdict |\n|---|---|---|---|---|\n"
+            f"{rows}\n```\n")
+    return "\n".join(parts)
+
+
 def write_sources(notebooks_dir: Path, src: Path) -> list[str]:
     """Generate the book's sources into ``src``; return the notebook page names."""
     names = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -130,6 +161,7 @@ def write_sources(notebooks_dir: Path, src: Path) -> list[str]:
     readme = (ROOT / "README.md").read_text()
     (src / "index.md").write_text(landing_page(readme, names))
     (src / "reference.md").write_text(reference_page())
+    (src / "claims.md").write_text(claims_page())
     return names
 
 

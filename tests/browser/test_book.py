@@ -155,6 +155,20 @@ def test_reference_page_lists_every_registered_algorithm(book, page):
     assert "learning_rate" in reference["text"]
 
 
+def test_claims_page_lists_every_benchmark_with_its_verdicts(book, page):
+    from polab.claims import load_claims
+
+    text = read(page, f"{book}/claims.html")["text"]
+    files = load_claims()
+    assert files
+    for f in files.values():
+        assert f.script in text, f"the claims page does not list {f.script}"
+        for c in f.claims:
+            assert c.claim in text, f"the claims page lacks {f.name}'s claim {c.claim!r}"
+    verdicts = sum(len(f.claims) for f in files.values())
+    assert len(re.findall(r"\b(?:not |partly )?reproduced\b", text)) >= verdicts
+
+
 def test_search_finds_grpo(book, page):
     page.goto(f"{book}/search.html?q=GRPO")
     results = page.locator("#search-results ul.search li")

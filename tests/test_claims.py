@@ -1,0 +1,74 @@
+"""The claims files (polab/claims.py): validation, writing and reading back, the verdict rule,
+the shipped files against the registry, and the README's generated claims table."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from polab import claims, registry
+from polab.claims import Claim, load_claims, seed_verdict, write_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+
+
+def claim(**changes) -> Claim:
+    base = {"card": "41_bgpo", "algorithms": ("bgpo",), "notebook": "14_scaling_and_diffusion",
+            "claim": "c", "baseline": "b", "metric": "m", "seeds": (0, 1),
+            "values": {"a": (1.0, 2.0), "b": (0.5, float("nan"))}, "verdict": "reproduced"}
+    return Claim(**{**base, **changes})
+
+
+def test_bad_claims_name_the_field():
+    with pytest.raises(ValueError, match="verdict='holds' is not one of"):
+        claim(verdict="holds")
+    with pytest.raises(ValueError, match=r"values\['a'\] has 1 numbers, expected 2"):
+        claim(values={"a": (1.0,)})
+    with pytest.raises(ValueError, match="algorithms is empty"):
+        claim(algorithms=())
+    assert claim(seeds=(), values={"a": (3.0,)}).seeds == ()  # one deterministic measurement
+
+
+def test_seed_verdict():
+    assert seed_verdict([True, True, True], True) == "reproduced"
+    assert seed_verdict([True, False, True], True) == "reproduced (weakly)"
+    assert seed_verdict([True, False, False], False) == "not reproduced"
+    assert seed_verdict([], False) == "not reproduced"
+
+
+def test_written_file_reads_back_and_a_fresh_run_replaces_the_shipped_one(tmp_path):
+    shipped, fresh = tmp_path / "shipped", tmp_path / "fresh"
+    write_claims("x", [claim()], results_dir=shipped, machine_text="box", date="2026-01-01")
+    path = write_claims("x", [claim(verdict="not reproduced")], results_dir=fresh)
+    raw = json.loads(path.read_text())
+    assert raw["claims"][0]["values"]["b"] == [0.5, None]  # NaN is null in JSON
+    assert set(raw) >= {"name", "script", "command", "machine", "date", "claims"}
+    assert load_claims((shipped,))["x"].claims[0].verdict == "reproduced"
+    assert load_claims((shipped,))["x"].date == "2026-01-01"
+    assert load_claims((shipped, fresh))["x"].claims[0].verdict == "not reproduced"
+    (fresh / "broken.json").write_text('{"name": "broken"}')
+    with pytest.raises(ValueError, match="broken.json: not a claims file"):
+        load_claims((fresh,))
+
+
+def test_shipped_claims_name_registered_algorithms_their_cards_and_notebooks():
+    files = load_claims((claims.SHIPPED_RESULTS,))
+    assert files, "no claims file in benchmarks/results/claims/"
+    for f in files.values():
+        assert (ROOT / f.script).exists(), f"{f.name}: no script {f.script}"
+        for c in f.claims:
+            assert c.notebook in NOTEBOOKS, f"{f.name}: no notebook {c.notebook}"
+            for name in c.algorithms:
+                assert registry.get(name).card.startswith(c.card[:2]), (f.name, name, c.card)
+
+
+def test_readme_claims_table_is_the_shipped_claims():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(re.escape(claims.README_BEGIN) + r"\n(.*?)\n" + re.escape(claims.README_END),
+                      text, re.S)
+    assert block, "README.md lacks the generated claims table's markers"
+    assert block.group(1) == claims.readme_table(), (
+        "README.md's claims table differs from benchmarks/results/claims/: run "
+        "python scripts/readme_tables.py")
