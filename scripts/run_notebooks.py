@@ -37,6 +37,13 @@ class IPCKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs) -> None:
         super().__init__(**{"transport": "ipc", **kwargs})
 
+    async def _async_interrupt_kernel(self) -> None:
+        """jupyter_client interrupts every kernel before asking it to shut down; when papermill
+        is done no cell runs, and the SIGINT only made ipykernel log "KeyboardInterrupt caught
+        in kernel" as an ERROR now and then. Interrupts while running (a cell timeout) stay."""
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
 
 def add_html_figures(nb) -> None:
     """Give every plotly output a ``text/html`` twin that nbconvert's HTML can show."""
