@@ -108,7 +108,7 @@ def claims(res: dict) -> list[Claim]:
                      f"never within {never - 1})",
               values={"APO α=0.5": steps[FAST], "iterative DPO": steps[SLOW]},
               verdict="reproduced" if faster >= majority else "not reproduced",
-              note=f"fewer rounds on {faster}/{n} seeds (need {majority})"),
+              note=f"fewer rounds on {faster}/{n} seeds , {majority} needed"),
         Claim(**common, algorithms=("apo-accel",), claim="APO at α = 0.9 overshoots, on a "
               "majority of seeds and on more than α = 0.5", baseline="APO α = 0.5",
               metric="overshoots (1 = true reward or win rate drops > 0.01 between rounds, or "

@@ -72,8 +72,8 @@ def claims(res: dict) -> list[Claim]:
                       f"{statistics.mean(base):.3f}")
            for arm in ARMS]
     it, off = final["iterative DPO"], final["offline DPO"]
-    out.append(Claim(**common, algorithms=("iterative-dpo", "dpo"), claim="iterative DPO ends at "
-                     "least as high as offline DPO", baseline="offline DPO",
+    out.append(Claim(**common, algorithms=("iterative-dpo", "dpo"), claim="on the tiny LM "
+                     "iterative DPO ends at least as high as offline DPO", baseline="offline DPO",
                      values={"iterative DPO": it, "offline DPO": off},
                      verdict=seed_verdict([a >= b for a, b in zip(it, off, strict=True)],
                                           statistics.mean(it) >= statistics.mean(off)),

@@ -90,7 +90,7 @@ def claims(res: dict) -> list[Claim]:
               values={f"SAC-sim, sim_gap {lo}": sac_lo, f"SAC-sim, sim_gap {hi}": sac_hi},
               verdict=seed_verdict([h < low - 50 for low, h in zip(sac_lo, sac_hi, strict=True)],
                                    avg(sac_hi) < avg(sac_lo) - 50),
-              note=f"mean {avg(sac_lo):.0f} → {avg(sac_hi):.0f} (criterion: a fall of > 50)"),
+              note=f"mean {avg(sac_lo):.0f} → {avg(sac_hi):.0f} ; the criterion is a fall of > 50"),
         Claim(**common, algorithms=("cql",), claim="CQL on the real data alone stays flat across "
               "gaps", baseline="—", values={"CQL (real only)": cql},
               verdict="reproduced" if list(r["cql-real"]) == ["1.0"] else "not reproduced",
@@ -123,7 +123,7 @@ def claims(res: dict) -> list[Claim]:
                          values={"H2O, sim_gap 1.0": h, "naive, sim_gap 1.0": n},
                          verdict=seed_verdict([naive_ok(a, b) for a, b in zip(h, n, strict=True)],
                                               naive_ok(avg(h), avg(n))),
-                         note=f"mean {avg(h):.0f} vs {avg(n):.0f} (tolerance max(50, 10 %))"))
+                         note=f"mean {avg(h):.0f} vs {avg(n):.0f} ; tolerance max(50, 10 %)"))
     return out
 
 
