@@ -30,6 +30,14 @@ import time
 
 import torch
 
+from polab.claims import (
+    Claim,
+    add_claims_arguments,
+    as_json,
+    record_claims,
+    seed_verdict,
+    write_claims,
+)
 from polab.registry import get
 from polab.train import train
 
@@ -56,12 +64,72 @@ def mean(xs: list[float]) -> float:
     return sum(xs) / len(xs)
 
 
+NAME, CARD, NOTEBOOK = "a2pr", "26_a2pr", "11_robust_and_offline"
+MIXED, MEDIUM = "point-mass-mixed", "point-mass-medium"
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 26's claims from a run's results (as read back from ``--json``): one per check.
+    The checks are on the mean over seeds, so a check that holds on the mean but not on every
+    seed is ``reproduced (weakly)``."""
+    seeds = [int(s) for s in res["seeds"]]
+    runs = res["runs"]
+
+    def score(method: str, dataset: str) -> tuple[float, ...]:
+        by_seed = {int(r["seed"]): r["score"] for r in runs
+                   if r["method"] == method and r["dataset"] == dataset}
+        return tuple(by_seed[s] for s in seeds)
+
+    def versus(a: tuple[float, ...], b: tuple[float, ...], strict: bool = True) -> str:
+        def beats(x: float, y: float) -> bool:
+            return x > y if strict else x >= y
+        return seed_verdict([beats(x, y) for x, y in zip(a, b, strict=True)],
+                            beats(mean(list(a)), mean(list(b))))
+
+    def share(at: int) -> tuple[float, ...]:  # per seed, the mean over both datasets
+        return tuple(mean([r["vae_share"][at] for r in runs
+                           if r["method"] == "a2pr" and int(r["seed"]) == s]) for s in seeds)
+
+    sc = {(m, d): score(m, d) for m in METHODS for d in (MIXED, MEDIUM)}
+    first, last = share(0), share(-1)
+    metric = f"D4RL-normalised score, mean of the last {LAST} evaluations"
+    common = {"card": CARD, "notebook": NOTEBOOK, "seeds": tuple(seeds), "metric": metric}
+    note_means = "mean {:.1f} vs {:.1f}".format
+    return [
+        Claim(**common, algorithms=("a2pr", "td3-bc"), claim="on mixed data (70 % random, 30 % "
+              "expert) A2PR beats TD3+BC", baseline="TD3+BC (α 2.5)",
+              values={"A2PR": sc["a2pr", MIXED], "TD3+BC": sc["td3-bc", MIXED]},
+              verdict=versus(sc["a2pr", MIXED], sc["td3-bc", MIXED]),
+              note=note_means(mean(list(sc["a2pr", MIXED])), mean(list(sc["td3-bc", MIXED])))),
+        Claim(**common, algorithms=("td3-bc", "bc"), claim="on mixed data TD3+BC beats BC",
+              baseline="BC", values={"TD3+BC": sc["td3-bc", MIXED], "BC": sc["bc", MIXED]},
+              verdict=versus(sc["td3-bc", MIXED], sc["bc", MIXED]),
+              note=note_means(mean(list(sc["td3-bc", MIXED])), mean(list(sc["bc", MIXED])))),
+        Claim(**common, algorithms=("a2pr", "td3-bc"), claim="on medium data A2PR is at least "
+              "as good as TD3+BC", baseline="TD3+BC (α 2.5)",
+              values={"A2PR": sc["a2pr", MEDIUM], "TD3+BC": sc["td3-bc", MEDIUM]},
+              verdict=versus(sc["a2pr", MEDIUM], sc["td3-bc", MEDIUM], strict=False),
+              note=note_means(mean(list(sc["a2pr", MEDIUM])),
+                              mean(list(sc["td3-bc", MEDIUM])))),
+        Claim(card=CARD, notebook=NOTEBOOK, seeds=tuple(seeds), algorithms=("a2pr",),
+              claim="the share of samples whose BC target is the VAE's rises over training",
+              baseline="the first iteration's share", metric="share of VAE targets (mean of "
+              "both datasets' runs)", values={"last iteration": last, "first iteration": first},
+              verdict=versus(last, first),
+              note=f"mean {mean(list(first)):.3f} → {mean(list(last)):.3f}"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=8, help="× 250 gradient steps")
     parser.add_argument("--json", type=str, default=None)
+    add_claims_arguments(parser)
     args = parser.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     runs = []
     for dataset in DATASETS:
@@ -101,12 +169,14 @@ def main() -> None:
         print(f"  {name}: {'yes' if ok else 'no'}")
     failed = [name for name, ok in checks.items() if not ok]
     verdict = "reproduced" if not failed else f"not reproduced ({'; '.join(failed)} fails)"
+    res = {"seeds": args.seeds, "iterations": args.iterations, "runs": runs,
+           "means": {f"{m}|{d}": v for (m, d), v in means.items()},
+           "vae_share_first": first, "vae_share_last": last,
+           "checks": checks, "verdict": verdict}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"seeds": args.seeds, "iterations": args.iterations, "runs": runs,
-                       "means": {f"{m}|{d}": v for (m, d), v in means.items()},
-                       "vae_share_first": first, "vae_share_last": last,
-                       "checks": checks, "verdict": verdict}, f, indent=1)
+            json.dump(res, f, indent=1)
+    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
     print(f"verdict: {verdict}")
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from polab.algos.preference.trainer import PreferenceConfig, PreferenceTrainer
+from polab.claims import Claim, add_claims_arguments, record_claims, write_claims
 from polab.device import describe, pick_device
 
 ARMS: dict[str, dict] = {
@@ -82,6 +83,42 @@ def overshoots(run: dict) -> bool:
     return drop or (last["entropy"] < ENTROPY_FLOOR and last["gap"] > GAP_FLOOR)
 
 
+NAME, CARD, NOTEBOOK = "apo", "30_apo", "08_preferences"
+FAST, SLOW, OVER = "APO α=0.5", "iterative DPO (α=0)", "APO α=0.9"
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 30's two claims from a run's ``--json`` (criteria 1 and 2 of the docstring: each on
+    a majority of seeds)."""
+    results = res["results"]
+    seeds = sorted(results, key=int)
+    never = int(res["config"]["rounds"]) + 1
+    steps = {arm: tuple(float(rounds_to_reach(results[s][arm]) or never) for s in seeds)
+             for arm in (FAST, SLOW)}
+    over = {arm: tuple(float(overshoots(results[s][arm])) for s in seeds) for arm in (OVER, FAST)}
+    n, majority = len(seeds), len(seeds) // 2 + 1
+    faster = sum(a < b for a, b in zip(steps[FAST], steps[SLOW], strict=True))
+    over9, over5 = int(sum(over[OVER])), int(sum(over[FAST]))
+    common = {"card": CARD, "notebook": NOTEBOOK, "seeds": tuple(int(s) for s in seeds)}
+    return [
+        Claim(**common, algorithms=("apo-accel", "iterative-dpo"), claim="APO (α = 0.5) reaches "
+              "90 % of the way to the best reward in fewer rounds than iterative DPO, on a "
+              "majority of seeds", baseline="iterative DPO (α = 0)",
+              metric=f"rounds to 90 % of the way from π_0's to the best true reward ({never} = "
+                     f"never within {never - 1})",
+              values={"APO α=0.5": steps[FAST], "iterative DPO": steps[SLOW]},
+              verdict="reproduced" if faster >= majority else "not reproduced",
+              note=f"fewer rounds on {faster}/{n} seeds , {majority} needed"),
+        Claim(**common, algorithms=("apo-accel",), claim="APO at α = 0.9 overshoots, on a "
+              "majority of seeds and on more than α = 0.5", baseline="APO α = 0.5",
+              metric="overshoots (1 = true reward or win rate drops > 0.01 between rounds, or "
+                     "collapsed below the best)",
+              values={"APO α=0.9": over[OVER], "APO α=0.5": over[FAST]},
+              verdict="reproduced" if over9 >= majority and over9 > over5 else "not reproduced",
+              note=f"α = 0.9 on {over9}/{n} seeds, α = 0.5 on {over5}/{n}"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -92,7 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="PreferenceConfig override for every arm (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="write per-round records here")
+    add_claims_arguments(parser)
     args = parser.parse_args(argv)
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     base = PreferenceConfig(rounds=args.rounds, label_noise=args.label_noise
@@ -143,9 +184,11 @@ def main(argv: list[str] | None = None) -> None:
           f"(need >= {majority})")
     print(f"α = 0.9 overshoots: {over9}/{n} seeds (need >= {majority} and > α = 0.5's "
           f"{over5}/{n})")
+    res = json.loads(json.dumps({"config": base.to_dict(), "results": results}))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"config": base.to_dict(), "results": results}, indent=1))
+        args.json.write_text(json.dumps(res, indent=1))
+    print("claims:", write_claims(NAME, claims(res), results_dir=args.results_dir))
     fails = [why for ok, why in [
         (faster >= majority, f"α = 0.5 was faster than iterative DPO on only {faster}/{n} "
          f"seeds (rounds to 90%: α=0.5 {steps['APO α=0.5']}, α=0 "

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from polab.algos.token_control.d3s import D3S, D3SConfig
+from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
 from polab.lm.pretrain import shipped_metrics
 
 ARMS: dict[str, dict] = {
@@ -74,6 +75,61 @@ def fmt_tokens(t: float) -> str:
     return "never" if math.isinf(t) else f"{t / 1e3:.0f}k"
 
 
+NAME, CARD, NOTEBOOK = "d3s", "15_d3s", "04_token_level_control"
+CLAIM_ARMS = ("d3s", "grpo", "random", "constant")
+"""The arms the claim needs (a run with fewer writes no claims file)."""
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 15's claims from a run's ``--json``, one per check of the verdict (each must hold
+    on every seed): the target reached, with fewer tokens than GRPO and than random, the
+    gradient-norm ratio, constant ρ ending lower."""
+    results, level = res["results"], res["target"]
+    seeds = sorted(results["d3s"], key=int)
+    tokens = {a: tuple(tokens_to(results[a][s]["curve"], level) for s in seeds)
+              for a in ("d3s", "grpo", "random")}
+    best = tuple(max(p for _, p, _ in results["d3s"][s]["curve"]) for s in seeds)
+    ratio = tuple(sum(r) / max(len(r), 1) for r in (results["d3s"][s]["ratios"] for s in seeds))
+    final = {a: tuple(results[a][s]["final"] for s in seeds) for a in ("d3s", "constant")}
+    iters = res["args"]["iterations"]
+    common = {"card": CARD, "algorithms": ("d3s",), "notebook": NOTEBOOK,
+              "seeds": tuple(int(s) for s in seeds)}
+    tok_metric = (f"backpropagated tokens to pass@1 ≥ {level:.3f} (null: never in {iters} "
+                  "iterations)")
+
+    def fewer(base: str) -> Claim:
+        ok = [math.isfinite(d) and d < b for d, b in zip(tokens["d3s"], tokens[base], strict=True)]
+        return Claim(**common, claim=f"D³S reaches the target with fewer backpropagated tokens "
+                     f"than {'GRPO' if base == 'grpo' else 'random down-sampling'}",
+                     baseline="GRPO (ρ_s = ρ_t = 1)" if base == "grpo" else
+                     "random rows and tokens at D³S's ratios", metric=tok_metric,
+                     values={"D³S": tokens["d3s"],
+                             "GRPO" if base == "grpo" else "random": tokens[base]},
+                     verdict=seed_verdict(ok, False),
+                     note="never reached: fewer tokens cannot be shown" if not any(
+                         map(math.isfinite, tokens["d3s"])) else "")
+
+    return [
+        Claim(**common, claim=f"D³S reaches the base's pass@1 + {level - res['base']:.2f} "
+              f"within {iters} iterations", baseline=f"target {level:.3f} (base "
+              f"{res['base']:.3f})", metric="best held-out greedy pass@1 over the run",
+              values={"D³S": best}, verdict=seed_verdict([b >= level - 1e-9 for b in best],
+                                                          False),
+              note=f"best {min(best):.3f}–{max(best):.3f} against {level:.3f}"),
+        fewer("grpo"),
+        fewer("random"),
+        Claim(**common, claim="the kept subset's gradient norm exceeds a random subset's of "
+              "the same size", baseline="random subset", metric="gradient-norm ratio kept / "
+              "random, mean over the probes while ρ_s < 1", values={"D³S": ratio},
+              verdict=seed_verdict([r > 1.0 for r in ratio], False)),
+        Claim(**common, claim="constant aggressive down-sampling ends lower than the relaxing "
+              "schedule", baseline="constant ρ (0.25 / 0.2)", metric="final held-out greedy "
+              "pass@1", values={"D³S": final["d3s"], "constant ρ": final["constant"]},
+              verdict=seed_verdict([c < d for c, d in zip(final["constant"], final["d3s"],
+                                                          strict=True)], False)),
+    ]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -83,7 +139,11 @@ def main() -> None:
     p.add_argument("--target", type=float, default=0.15, help="points over the base")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--json", type=Path, default=None, help="write the curves here")
+    add_claims_arguments(p)
     args = p.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     base = shipped_metrics("addition-scratch")["greedy_pass@1"]
     level = base + args.target
@@ -123,11 +183,15 @@ def main() -> None:
                   f"{len(d['ratios'])} probes (min {min(d['ratios'], default=math.nan):.2f}); "
                   f"constant final {results['constant'][seed]['final']:.3f} vs d3s "
                   f"{d['final']:.3f}")
+    res = {"base": base, "target": level, "args": {
+        k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "results": {a: {str(s): r for s, r in v.items()} for a, v in results.items()}}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"base": base, "target": level, "args": vars(args) | {
-            "json": str(args.json)}, "results": {a: {str(s): r for s, r in v.items()}
-                                                  for a, v in results.items()}}))
+        args.json.write_text(json.dumps(res))
+    if set(CLAIM_ARMS) <= set(args.arms):
+        print("claims:", write_claims(NAME, claims(json.loads(json.dumps(res))),
+                                      results_dir=args.results_dir))
     failed = [f"{name} fails for seeds {[s for s, ok in zip(args.seeds, v, strict=True) if not ok]}"
               for name, v in checks.items() if not all(v)]
     if not checks["reach"]:

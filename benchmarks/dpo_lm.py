@@ -28,6 +28,7 @@ import torch
 
 from polab.algos.preference.testbeds import ENV_FIELDS
 from polab.algos.preference.trainer import PreferenceConfig, PreferenceTrainer
+from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
 
 ARMS = {"offline DPO": {"sampler": "initial", "reference": "initial"},
         "iterative DPO": {},
@@ -48,12 +49,48 @@ def run_arm(arm: str, seed: int, rounds: int) -> dict:
     return {"base": base, "records": records}
 
 
+NAME, CARD, NOTEBOOK = "dpo_lm", "30_apo", "08_preferences"
+ALGOS = {"offline DPO": "dpo", "iterative DPO": "iterative-dpo", "APO α=0.5": "apo-accel"}
+
+
+def claims(res: dict) -> list[Claim]:
+    """Chapter 08's LM claims from a run's saved JSON (``--out``): each arm above the base on
+    every seed, and iterative DPO's mean at least offline DPO's."""
+    seeds = [str(s) for s in res["seeds"]]
+    base = tuple(res["base"][s] for s in seeds)
+    final = {arm: tuple(res["runs"][arm][s]["records"][-1]["eval/pass@1"] for s in seeds)
+             for arm in ARMS}
+    metric = "held-out greedy pass@1 after the last round (512 problems)"
+    common = {"card": CARD, "notebook": NOTEBOOK, "seeds": tuple(int(s) for s in seeds),
+              "metric": metric}
+    out = [Claim(**common, algorithms=(ALGOS[arm],), claim=f"{arm} on graded-oracle pairs raises "
+                 "the tiny LM's pass@1 above the base's", baseline="the SFT base",
+                 values={arm: final[arm], "base": base},
+                 verdict=seed_verdict([f > b for f, b in zip(final[arm], base, strict=True)],
+                                      False),
+                 note=f"mean {statistics.mean(final[arm]):.3f} vs base "
+                      f"{statistics.mean(base):.3f}")
+           for arm in ARMS]
+    it, off = final["iterative DPO"], final["offline DPO"]
+    out.append(Claim(**common, algorithms=("iterative-dpo", "dpo"), claim="on the tiny LM "
+                     "iterative DPO ends at least as high as offline DPO", baseline="offline DPO",
+                     values={"iterative DPO": it, "offline DPO": off},
+                     verdict=seed_verdict([a >= b for a, b in zip(it, off, strict=True)],
+                                          statistics.mean(it) >= statistics.mean(off)),
+                     note=f"mean {statistics.mean(it):.3f} vs {statistics.mean(off):.3f}"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "dpo_lm.json"))
+    add_claims_arguments(parser)
     args = parser.parse_args(argv)
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     print(f"LM pairs (addition base), {args.rounds} rounds, fields "
           f"{ENV_FIELDS['addition']}, torch {torch.__version__}, 1 thread", flush=True)
@@ -80,8 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     if means["iterative DPO"] < means["offline DPO"]:
         failed.append(f"iterative mean {means['iterative DPO']:.3f} < offline mean "
                       f"{means['offline DPO']:.3f}")
-    Path(args.out).write_text(json.dumps({"rounds": args.rounds, "seeds": args.seeds,
-                                          "base": base, "runs": runs}, indent=1))
+    res = {"rounds": args.rounds, "seeds": args.seeds, "base": base, "runs": runs}
+    Path(args.out).write_text(json.dumps(res, indent=1))
+    print("claims:", write_claims(NAME, claims(json.loads(json.dumps(res))),
+                                  results_dir=args.results_dir))
     print("verdict: reproduced" if not failed else f"verdict: not reproduced ({'; '.join(failed)})")
 
 

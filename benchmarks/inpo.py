@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from polab.algos.preference.nash import exploitability, omd_trajectory
+from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
 from polab.registry import get
 from polab.train import train
 
@@ -57,6 +58,52 @@ def run(seed: int, cyclic: float, rounds: int, pairs: int, steps: int) -> dict:
     return out
 
 
+NAME, CARD, NOTEBOOK = "inpo", "16_inpo", "08_preferences"
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 16's claims from a run's ``--json``, one per part of the verdict (each on every
+    seed): at c > 0 INPO within ``TOL`` of the regularised Nash's exploitability and iterative
+    DPO above it by more; at c = 0 both within (exploitability − Nash's ≤ ``TOL``)."""
+    out = []
+    for c, by_seed in res["results"].items():
+        seeds = sorted(by_seed, key=int)
+        gap = {k: tuple(by_seed[s][k][-1] - by_seed[s]["nash"] for s in seeds)
+               for k in ("inpo", "dpo")}
+        cyclic = float(c) > 0
+        common = {"card": CARD, "algorithms": ("inpo",), "notebook": NOTEBOOK,
+                  "seeds": tuple(int(s) for s in seeds), "baseline": "the regularised Nash "
+                  "(τ = 0.1, exact OMD)", "metric": "final exploitability minus the regularised "
+                  "Nash's", "values": {"INPO": gap["inpo"], "iterative DPO": gap["dpo"]}}
+        span = "{} {:+.4f} to {:+.4f}".format
+        if cyclic:
+            out += [
+                Claim(**common, claim=f"with an intransitive part (c = {c}) INPO's "
+                      f"exploitability ends within {TOL} of the regularised Nash's",
+                      verdict=seed_verdict([abs(g) <= TOL for g in gap["inpo"]], False),
+                      note=span("INPO", min(gap["inpo"]), max(gap["inpo"]))),
+                Claim(**common, claim=f"with an intransitive part (c = {c}) iterative DPO "
+                      f"stays above the regularised Nash's exploitability by more than {TOL}",
+                      verdict=seed_verdict([g > TOL for g in gap["dpo"]], False),
+                      note=span("iterative DPO", min(gap["dpo"]), max(gap["dpo"]))),
+            ]
+        else:
+            below = sum(g < -TOL for g in gap["dpo"])
+            out += [
+                Claim(**common, claim=f"with transitive preferences (c = {c}) INPO ends within "
+                      f"{TOL} of the regularised Nash's exploitability",
+                      verdict=seed_verdict([g <= TOL for g in gap["inpo"]], False),
+                      note=span("INPO", min(gap["inpo"]), max(gap["inpo"]))),
+                Claim(**common, claim=f"with transitive preferences (c = {c}) iterative DPO "
+                      f"also ends within {TOL} of it", verdict=seed_verdict(
+                          [g <= TOL for g in gap["dpo"]], False),
+                      note=span("iterative DPO", min(gap["dpo"]), max(gap["dpo"]))
+                      + (f": below the regularised Nash on {below}/{len(seeds)} seeds, within "
+                         "only on the one-sided reading" if below else "")),
+            ]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -65,7 +112,11 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=2048, help="labelled pairs per round")
     ap.add_argument("--steps", type=int, default=100, help="Adam steps per round")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    add_claims_arguments(ap)
     args = ap.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     start = time.perf_counter()
     res: dict[str, dict[str, dict]] = {}
@@ -111,10 +162,12 @@ def main() -> None:
           f"{max(eta01):.3f} above the Nash (within {TOL}: {sum(g <= TOL for g in eta01)}/"
           f"{len(eta01)} runs)")
     print(f"total {time.perf_counter() - start:.0f}s")
+    out = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+           "results": res}
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v
-                                                  for k, v in vars(args).items()},
-                                         "results": res}))
+        args.json.write_text(json.dumps(out))
+    print("claims:", write_claims(NAME, claims(json.loads(json.dumps(out))),
+                                  results_dir=args.results_dir))
     failed = [f"{label} on {sum(oks)}/{len(oks)} seeds" for label, oks in parts if not all(oks)]
     qualifier = (" (at c = 0 iterative DPO ends below the regularised Nash's exploitability, "
                  "at the unregularised Nash: within only on the one-sided reading)"

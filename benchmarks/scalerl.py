@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from polab.algos.group.scalerl import EFFICIENCY_ABLATIONS, VARIANTS, variant_knobs
+from polab.claims import Claim, add_claims_arguments, record_claims, write_claims
 from polab.sweep import SweepSpec, run_sweep
 from polab.sweep.curves import bootstrap_fits, fit_sigmoid
 
@@ -99,6 +100,77 @@ def spread(values: list[float]) -> float:
     return max(values) / min(values) - 1.0
 
 
+NAME, CARD, NOTEBOOK = "scalerl", "24_scalerl", "14_scaling_and_diffusion"
+ENV_NAMES = {"bandit": NAME, "addition-reverse": f"{NAME}_lm"}
+"""The claims file's name per testbed: ``scalerl`` (bandit), ``scalerl_lm`` (the tiny LM)."""
+ENV_WORDS = {"bandit": "64-arm bandit", "addition-reverse": "tiny LM, addition-reverse"}
+
+
+def claims_name(env: str) -> str:
+    return ENV_NAMES.get(env, f"{NAME}_{env.replace('-', '_')}")
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 24's claims from a run's ``--json`` (the four verdict lines; a claim whose variants
+    were not run is left out, as in the verdict)."""
+    seeds = tuple(int(s) for s in res["seeds"])
+    runs, fits = res["runs"], res["fits"]
+    where = ENV_WORDS.get(res["env"], res["env"])
+    common = {"card": CARD, "algorithms": ("scalerl",), "notebook": NOTEBOOK}
+    out = []
+    stable = [n for n in runs if n not in UNSTABLE]
+    if stable:
+        per = {n: {int(r["seed"]): r for r in runs[n]} for n in stable}
+        every = [r for n in stable for r in per[n].values()]
+        ok = all(r["err"] < TOLERANCE and r["status"] == "finished" for r in every)
+        out.append(Claim(
+            **common, seeds=seeds, claim=f"a sigmoid fitted on the first {res['fit_prefix']:.0%} "
+            f"of a run's compute predicts its final pass rate within {TOLERANCE} ({where})",
+            baseline="the run's measured final pass rate", metric="|predicted − final| pass rate",
+            values={n: tuple(per[n][s]["err"] if s in per[n] else None for s in seeds)
+                    for n in stable},
+            verdict="reproduced" if ok else "not reproduced",
+            note=f"{sum(r['err'] < TOLERANCE for r in every)} of {len(every)} stable runs within "
+                 f"{TOLERANCE}; worst {max(r['err'] for r in every):.3f}"))
+    ablations = [n for n in EFFICIENCY_ABLATIONS if n in fits]
+    if len(ablations) >= 2:
+        sa = spread([fits[n]["a"][0] for n in ablations])
+        sc = spread([fits[n]["c_mid"][0] for n in ablations])
+        out.append(Claim(
+            **common, seeds=(), claim=f"efficiency ablations move C_mid more than the ceiling A "
+            f"({where})", baseline="the spread of A", metric="relative spread max/min − 1 over "
+            + ", ".join(ablations) + " (fit of the seeds' mean curve)",
+            values={"C_mid": (sc,), "A": (sa,)},
+            verdict="reproduced" if sc > sa else "not reproduced",
+            note=f"C_mid spread {sc:.3f} vs A spread {sa:.3f}"))
+    if "k8-no-IS" in fits and "ScaleRL" in fits:
+        a_no, a_sr = fits["k8-no-IS"]["a"], fits["ScaleRL"]["a"]
+        diverged = any(r["status"] == "diverged" for r in runs["k8-no-IS"])
+        out.append(Claim(
+            **common, seeds=(), claim=f"k = 8 stale updates without importance-sampling "
+            f"correction lower the ceiling A or diverge ({where})",
+            baseline="ScaleRL (CISPO-truncated IS)", metric="fitted ceiling A (seeds' mean "
+            "curve; 90 % bootstrap intervals apart)",
+            values={"k8-no-IS": (a_no[0],), "ScaleRL": (a_sr[0],)},
+            verdict="reproduced" if diverged or a_no[2] < a_sr[1] else "not reproduced",
+            note=f"A {a_no[0]:.3f} [{a_no[1]:.3f}, {a_no[2]:.3f}] vs {a_sr[0]:.3f} "
+                 f"[{a_sr[1]:.3f}, {a_sr[2]:.3f}]" + (", diverged" if diverged else
+                                                      ", no divergence")))
+    if "DAPO" in fits and "ScaleRL" in fits:
+        sr, d = fits["ScaleRL"], fits["DAPO"]
+        ok = sr["a"][0] > d["a"][0] and sr["c_mid"][0] < d["c_mid"][0]
+        out.append(Claim(
+            **common, seeds=(), claim=f"the ScaleRL recipe beats a DAPO-style recipe: higher "
+            f"ceiling A and smaller C_mid ({where})", baseline="DAPO-style recipe",
+            metric="fitted A and C_mid (FLOPs), seeds' mean curve",
+            values={"ScaleRL A": (sr["a"][0],), "DAPO A": (d["a"][0],),
+                    "ScaleRL C_mid": (sr["c_mid"][0],), "DAPO C_mid": (d["c_mid"][0],)},
+            verdict="reproduced" if ok else "not reproduced",
+            note=f"A {sr['a'][0]:.3f} vs {d['a'][0]:.3f}, C_mid {sr['c_mid'][0]:.3g} vs "
+                 f"{d['c_mid'][0]:.3g} FLOPs"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
@@ -113,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None,
                         help="the sweep's directory (default: a new temporary one); a rerun "
                         "into it skips the runs already done")
+    add_claims_arguments(parser)
     args = parser.parse_args(argv)
+    if args.claims_from:
+        env = json.loads(args.claims_from.read_text())["env"]
+        print(record_claims(claims_name(env), claims, args.claims_from, args.results_dir))
+        return 0
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     names = args.variants.split(",")
@@ -182,12 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for claim, ok, why in verdicts:
         print(f"claim {claim}: {'reproduced' if ok else 'not reproduced'} ({why})")
+    res = {"seeds": seeds, "fit_prefix": args.fit_prefix, "env": args.env, "runs": results,
+           "fits": fits, "verdicts": [{"claim": c, "reproduced": ok, "why": w}
+                                      for c, ok, w in verdicts]}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"seeds": seeds, "fit_prefix": args.fit_prefix, "env": args.env,
-                       "runs": results, "fits": fits,
-                       "verdicts": [{"claim": c, "reproduced": ok, "why": w}
-                                    for c, ok, w in verdicts]}, f)
+            json.dump(res, f)
+    print("claims:", write_claims(claims_name(args.env), claims(json.loads(json.dumps(res))),
+                                  results_dir=args.results_dir))
     failed = [c.split()[0] for c, ok, _ in verdicts if not ok]
     print("verdict: reproduced" if not failed else
           f"verdict: not reproduced (claims {', '.join(failed)} fail; "
