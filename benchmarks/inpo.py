@@ -10,6 +10,9 @@ the oracle), ``--steps`` full-batch Adam steps (lr 0.05) per round from π_t.
 
 * ``inpo``: the registry's entry (η = 1, τ = 0.1, anchor ητ·log π_ref + (1 − ητ)·log π_t);
 * ``iterative DPO``: the same run with ``loss_type="sigmoid"``, β = 1/η = 1, reference π_t;
+* ``IPO``: INPO without its (1 − ητ)·log π_t term (card 16, pitfall 1: "forgetting the
+  (1 − ητ) π_t term turns INPO into IPO"): ``loss_type="ipo"``, β = 1/η, reference π_ref,
+  on-policy pairs as INPO's;
 * ``exact OMD``: card 16's OMD target with oracle win rates, the ideal INPO tracks; and
   exact OMD at the card's tabular-demo η = 0.1 (same τ), to show whether 30 iterations at that
   step can get within 0.02 at all.
@@ -18,8 +21,8 @@ Exploitability ``max_y P(y ≻ π) − ½`` (mean over prompts) after the last r
 regularised Nash's (τ = 0.1, exact OMD to residual < 1e-10). "Within 0.02" reads as
 ``exploitability − Nash's ≤ 0.02`` (the regularised Nash is not the least exploitable policy:
 an unregularised method may end below it). Claims, per seed: c = 0.5: INPO within 0.02 (and
-|gap| ≤ 0.02), iterative DPO above (gap > 0.02); c = 0: both within 0.02. The last line is the
-verdict. ``--json`` writes the per-seed numbers and the curves (for the notebook).
+|gap| ≤ 0.02), iterative DPO and IPO above (gap > 0.02); c = 0: INPO and iterative DPO within
+0.02. The last line is the verdict. ``--json`` writes the per-seed numbers and the curves (for the notebook).
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def run(seed: int, cyclic: float, rounds: int, pairs: int, steps: int) -> dict:
     base = dict(seed=seed, cyclic=cyclic, rounds=rounds, pairs_per_round=pairs,
                 steps_per_round=steps)
     out: dict = {}
-    for name, changes in (("inpo", {}), ("dpo", {"loss_type": "sigmoid", "beta": 1.0})):
+    arms = (("inpo", {}), ("dpo", {"loss_type": "sigmoid", "beta": 1.0}),
+            ("ipo", {"loss_type": "ipo", "beta": 1.0, "reference": "initial"}))
+    for name, changes in arms:
         algo = spec.build(spec.make_config(**base, **changes))
         start = algo.testbed.metrics(algo.policy, algo.initial)["exploitability"]
         history = train(algo, rounds, progress=False)
@@ -69,7 +74,7 @@ def claims(res: dict) -> list[Claim]:
     for c, by_seed in res["results"].items():
         seeds = sorted(by_seed, key=int)
         gap = {k: tuple(by_seed[s][k][-1] - by_seed[s]["nash"] for s in seeds)
-               for k in ("inpo", "dpo")}
+               for k in ("inpo", "dpo", "ipo") if k in by_seed[seeds[0]]}
         cyclic = float(c) > 0
         common = {"card": CARD, "algorithms": ("inpo",), "notebook": NOTEBOOK,
                   "seeds": tuple(int(s) for s in seeds), "baseline": "the regularised Nash "
@@ -87,6 +92,15 @@ def claims(res: dict) -> list[Claim]:
                       verdict=seed_verdict([g > TOL for g in gap["dpo"]], False),
                       note=span("iterative DPO", min(gap["dpo"]), max(gap["dpo"]))),
             ]
+            if "ipo" in gap:
+                out.append(Claim(
+                    **{**common, "algorithms": ("inpo", "ipo"),
+                       "values": {"INPO": gap["inpo"], "IPO": gap["ipo"]}},
+                    claim=f"with an intransitive part (c = {c}) IPO, INPO without its "
+                    "(1 − ητ)·log π_t term (pitfall 1), stays above the regularised Nash's "
+                    f"exploitability by more than {TOL}",
+                    verdict=seed_verdict([g > TOL for g in gap["ipo"]], False),
+                    note=span("IPO", min(gap["ipo"]), max(gap["ipo"]))))
         else:
             below = sum(g < -TOL for g in gap["dpo"])
             out += [
@@ -126,27 +140,29 @@ def main() -> None:
             r = run(s, c, args.rounds, args.pairs, args.steps)
             res.setdefault(str(c), {})[str(s)] = r
             print(f"c={c} seed {s}: INPO {r['inpo'][-1]:.4f}, iterative DPO {r['dpo'][-1]:.4f}, "
-                  f"exact OMD {r['omd'][-1]:.4f}, Nash {r['nash']:.4f} "
+                  f"IPO {r['ipo'][-1]:.4f}, exact OMD {r['omd'][-1]:.4f}, Nash {r['nash']:.4f} "
                   f"({time.perf_counter() - t:.1f}s)", flush=True)
     print(f"\nexploitability after {args.rounds} rounds (gap = minus the regularised Nash's, "
           "τ = 0.1)")
-    print("c | seed | Nash | INPO (gap) | iterative DPO (gap) | exact OMD η=1 (gap) | "
+    print("c | seed | Nash | INPO (gap) | iterative DPO (gap) | IPO (gap) | exact OMD η=1 (gap) | "
           "exact OMD η=0.1 (gap)")
     parts: list[tuple[str, list[bool]]] = []
     one_sided = False  # did "within" need the one-sided reading for DPO at c = 0?
     for c, seeds in res.items():
-        ok_inpo, ok_dpo = [], []
+        ok_inpo, ok_dpo, ok_ipo = [], [], []
         for s, r in seeds.items():
-            gaps = {k: r[k][-1] - r["nash"] for k in ("inpo", "dpo", "omd", "omd_eta0.1")}
-            cells = " | ".join(f"{r[k][-1]:.4f} ({gaps[k]:+.4f})"
-                               for k in ("inpo", "dpo", "omd", "omd_eta0.1"))
+            arms = ("inpo", "dpo", "ipo", "omd", "omd_eta0.1")
+            gaps = {k: r[k][-1] - r["nash"] for k in arms}
+            cells = " | ".join(f"{r[k][-1]:.4f} ({gaps[k]:+.4f})" for k in arms)
             print(f"{c} | {s} | {r['nash']:.4f} | {cells}")
             cyclic = float(c) > 0
             ok_inpo.append(abs(gaps["inpo"]) <= TOL if cyclic else gaps["inpo"] <= TOL)
             ok_dpo.append(gaps["dpo"] > TOL if cyclic else gaps["dpo"] <= TOL)
+            ok_ipo.append(gaps["ipo"] > TOL)
         if float(c) > 0:
             parts += [(f"c={c}: INPO within {TOL} of the Nash", ok_inpo),
-                      (f"c={c}: iterative DPO above it by > {TOL}", ok_dpo)]
+                      (f"c={c}: iterative DPO above it by > {TOL}", ok_dpo),
+                      (f"c={c}: IPO (no π_t term) above it by > {TOL}", ok_ipo)]
         else:
             parts += [(f"c={c}: INPO within {TOL}", ok_inpo),
                       (f"c={c}: iterative DPO within {TOL}", ok_dpo)]

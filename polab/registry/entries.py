@@ -143,7 +143,7 @@ _pref("dpo", "offline DPO: one loss on pairs from π_0, anchored to π_0 every r
       overrides=(("sampler", "initial"), ("reference", "initial")))
 _pref("ipo", "offline IPO: DPO's pairs with the squared loss (m − 1/(2β))²",
       "Azar et al. 2023, A General Theoretical Paradigm to Understand Learning from Human "
-      "Preferences", "30_apo.md", "bandit",
+      "Preferences", "16_inpo.md", "bandit",
       overrides=(("sampler", "initial"), ("reference", "initial"), ("loss_type", "ipo")))
 _pref("iterative-dpo", "iterative DPO: fresh on-policy pairs each round, the last iterate as "
       "reference", "Xiong et al. 2024, Iterative Preference Learning from Human Feedback; "
