@@ -247,7 +247,9 @@ def main() -> None:
            "gap_per_seed_5000": {n: [float(g) for g in at(curves[n], "per_seed", min(5000, T))]
                                  for n in ARMS},
            "slopes": {n: float(v) for n, v in slopes.items()}, "orders": orders,
-           "steeper": bool(steeper), "diagnosis": {k: float(v) for k, v in found.items()},
+           "steeper": bool(steeper),
+           "diagnosis": {k: float(v) if math.isfinite(v) else None  # null: never crosses
+                         for k, v in found.items()},
            "sweep": swept, "seconds": seconds}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
