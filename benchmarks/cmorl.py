@@ -3,10 +3,14 @@
     python benchmarks/cmorl.py                       # concave DST, then the energy runner
     python benchmarks/cmorl.py --env energy-runner --seeds 0 1 2
     python benchmarks/cmorl.py --env deep-sea-treasure-concave-v0 --update-method cpo
+    python benchmarks/cmorl.py --claims-from benchmarks/results/cmorl.json   # no run
 
 For Deep Sea Treasure it also lists the non-supported (concave) Pareto points each method
 recovered — linear scalarisation can only reach supported ones — and checks that C-MORL's
 hypervolume never decreased over extension rounds. Prints wall and CPU time.
+
+``--json PATH`` saves the per-seed metrics, fronts and concave points; every run writes card 4's
+claims file (``polab.claims``) to ``--results-dir`` (default build/results).
 """
 
 from __future__ import annotations

@@ -29,6 +29,11 @@ time and the number of stores (the diagnosis).
     python benchmarks/hdpo.py --settings network --n-stores 20 --no-noise
     python benchmarks/hdpo.py --settings --no-noise --data-efficiency   # mlp vs symmetric
     python benchmarks/hdpo.py --settings --no-noise --data-efficiency --de-stores 10 --de-steps 400
+    python benchmarks/hdpo.py --claims-from benchmarks/results/hdpo.json   # no run
+
+``--json PATH`` saves the per-seed gaps, sweeps, verdicts and the noise table; a run with
+settings writes card 3's claims file (``polab.claims``) to ``--results-dir`` (default
+build/results).
 """
 
 from __future__ import annotations

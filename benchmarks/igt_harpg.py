@@ -16,6 +16,10 @@ step-size scale ``gamma_0`` — and a verdict.
 
     python benchmarks/igt_harpg.py                        # T = 50k, 20 seeds (≈ 2-3 min CPU)
     python benchmarks/igt_harpg.py --trajectories 100000 --no-sweep
+    python benchmarks/igt_harpg.py --claims-from benchmarks/results/igt_harpg.json  # no run
+
+``--json PATH`` saves the per-seed gaps, medians, slopes, diagnosis and sweep; every run writes
+card 10's claims file (``polab.claims``) to ``--results-dir`` (default build/results).
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
     python benchmarks/loop_ablations.py            # seeds 0 1 2, 12 iterations: notebook 03's cell
     python benchmarks/loop_ablations.py --seeds 0 1 2 3 4 --iterations 30
+    python benchmarks/loop_ablations.py --claims-from benchmarks/results/loop_ablations.json
+
+``--json PATH`` saves the per-seed numbers of every arm; every run writes card 14's claims
+file (``polab.claims``) to ``--results-dir`` (default build/results).
 
 Every arm of ``polab.algos.group.loop.LOOP_ABLATIONS`` (LOOP, no baseline, no clipping =
 RLOO, per-trajectory ratio, per-token normalisation) trains from the shipped base with the

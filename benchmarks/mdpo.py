@@ -16,6 +16,10 @@ changes). Pendulum's final return is the mean of the last 16 finished episodes.
 
     python benchmarks/mdpo.py                        # ≈ 7 min of CPU time
     python benchmarks/mdpo.py --seeds 0 --pendulum-steps 0
+    python benchmarks/mdpo.py --claims-from benchmarks/results/mdpo.json   # no run
+
+``--json PATH`` saves the per-seed numbers; every run writes card 20's claims file
+(``polab.claims``) to ``--results-dir`` (default build/results).
 """
 
 from __future__ import annotations
