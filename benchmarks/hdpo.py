@@ -29,12 +29,19 @@ time and the number of stores (the diagnosis).
     python benchmarks/hdpo.py --settings network --n-stores 20 --no-noise
     python benchmarks/hdpo.py --settings --no-noise --data-efficiency   # mlp vs symmetric
     python benchmarks/hdpo.py --settings --no-noise --data-efficiency --de-stores 10 --de-steps 400
+    python benchmarks/hdpo.py --claims-from benchmarks/results/hdpo.json   # no run
+
+``--json PATH`` saves the per-seed gaps, sweeps, verdicts and the noise table; a run with
+settings writes card 3's claims file (``polab.claims``) to ``--results-dir`` (default
+build/results).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,6 +55,7 @@ from polab.algos.diffsim.diagnosis import (
     verdict,
 )
 from polab.algos.diffsim.hdpo import HDPO, SPLIT_SEEDS, HDPOConfig, InventoryConfig, data_efficiency
+from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
 from polab.envs.inventory.reference import base_stock_level, base_stock_policy, lost_sales_dp
 from polab.envs.inventory.sim import evaluate, sample_scenarios
 
@@ -132,20 +140,25 @@ def compare(name: str, seeds: int, n_stores: int, rates: tuple[float, ...]) -> d
     result = verdict(list(hd) if optimum is not None else None, list(rf))
     name = f"{name}, {n_stores} stores" if name == "network" else name
     print(f"  verdict ({name}): {result} — claim: HDPO ≤ 2%, REINFORCE > 10% on every seed")
-    return {"setting": name, "lr": lr, "rows": rows, "verdict": result}
+    return {"setting": name, "lr": lr, "exact_optimum": optimum is not None,
+            "rows": [[float(x) for x in row] for row in rows], "verdict": result,
+            "sweep": [{k: float(v) for k, v in r.items() if isinstance(v, (int, float))}
+                      for r in table]}
 
 
-def noise(n_stores: tuple[int, ...]) -> None:
+def noise(n_stores: tuple[int, ...]) -> dict[str, dict[str, float]]:
     """Relative gradient variance of both estimators vs L (lost sales) and vs stores."""
     print("\nrelative gradient variance E‖g-ḡ‖²/‖ḡ‖² after 20 HDPO steps (16 batches of 256):")
     cases = [(f"lost sales, L={lead}", InventoryConfig(lost_sales=True, lead_time=lead))
              for lead in (1, 2, 3, 4)]
     cases += [(f"network, {n} stores", InventoryConfig(n_stores=n, **NETWORK))
               for n in n_stores]
+    out = {}
     for label, config in cases:
-        r = relative_noise(config)
+        r = out[label] = {k: float(v) for k, v in relative_noise(config).items()}
         print(f"  {label:<20} pathwise {r['pathwise']:9.3g}   score function "
               f"{r['score_function']:9.3g}   ratio {r['ratio']:9.3g}")
+    return out
 
 
 def network_data_efficiency(steps: int, sizes: tuple[int, ...], n_stores: int) -> None:
@@ -157,6 +170,37 @@ def network_data_efficiency(steps: int, sizes: tuple[int, ...], n_stores: int) -
     for arch in ("mlp", "symmetric"):
         print(f"  {arch:>9}  " + "  ".join(f"{r['gap_pct']:>8.1f}%" for r in rows
                                            if r["arch"] == arch))
+
+
+NAME, CARD, NOTEBOOK = "hdpo", "03_hdpo", "10_differentiable_simulation"
+VERDICT_WORDS = {"reproduced": "reproduced", "partly": "partly reproduced",
+                 "not reproduced": "not reproduced"}
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 3's claim, one per setting, from a run's results (as read back from ``--json``),
+    with ``polab.algos.diffsim.diagnosis.verdict``'s outcome: HDPO ≤ 2% and REINFORCE > 10%
+    above the optimum on every seed (without an exact optimum REINFORCE's excess over HDPO, a
+    lower bound on its gap, is checked alone); "partly" when REINFORCE is worse on every seed
+    but a threshold fails."""
+    seeds = tuple(range(int(res["seeds"])))
+    out = []
+    for r in res["comparisons"]:
+        hd, rf = (tuple(x) for x in zip(*r["rows"], strict=True))
+        exact = r["exact_optimum"]
+        values = ({"HDPO": hd, "REINFORCE": rf} if exact else
+                  {"REINFORCE excess over HDPO (%)": rf, "HDPO test cost": hd})
+        out.append(Claim(
+            card=CARD, algorithms=("hdpo", "inventory-reinforce"), notebook=NOTEBOOK,
+            claim=f"{r['setting']}: HDPO ends ≤ 2% above the optimum while REINFORCE stays "
+                  "> 10% above it", baseline=f"REINFORCE at its best swept rate {r['lr']:g}",
+            metric=("% above the exact optimal cost on the test scenarios" if exact else
+                    "REINFORCE's % above HDPO's test cost (a lower bound on its gap)"),
+            seeds=seeds, values=values, verdict=VERDICT_WORDS[r["verdict"]],
+            note=("" if exact else "no exact optimum: only REINFORCE's side is checked; ")
+            + (f"REINFORCE's smallest gap {min(rf):.1f}%, HDPO's largest {max(hd):.2f}%"
+               if exact else f"REINFORCE's smallest excess over HDPO {min(rf):.1f}%")))
+    return out
 
 
 def main() -> None:
@@ -174,18 +218,31 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 256, 4096])
     parser.add_argument("--de-stores", type=int, default=3, help="data-efficiency: stores")
     parser.add_argument("--de-steps", type=int, default=150, help="data-efficiency: steps")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write the per-seed gaps, sweeps and verdicts here")
+    add_claims_arguments(parser)
     args = parser.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     start = time.perf_counter()
     print(f"HDPO vs REINFORCE, torch {torch.__version__}, 1 CPU thread, {args.seeds} seed(s)")
+    res: dict = {"seeds": args.seeds, "machine": "CPU, 1 thread", "comparisons": []}
     for name in args.settings:
         for n in args.n_stores if name == "network" else args.n_stores[:1]:
-            compare(name, args.seeds, n, tuple(args.rates))
+            res["comparisons"].append(compare(name, args.seeds, n, tuple(args.rates)))
     if not args.no_noise:
-        noise(tuple(sorted({1, 3, *args.n_stores})))
+        res["noise"] = noise(tuple(sorted({1, 3, *args.n_stores})))
     if args.data_efficiency:
         network_data_efficiency(args.de_steps, tuple(args.sizes), args.de_stores)
-    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    res["seconds"] = time.perf_counter() - start
+    print(f"\ntotal {res['seconds']:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(res), indent=1))
+    if res["comparisons"]:
+        print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,19 @@ step-size scale ``gamma_0`` — and a verdict.
 
     python benchmarks/igt_harpg.py                        # T = 50k, 20 seeds (≈ 2-3 min CPU)
     python benchmarks/igt_harpg.py --trajectories 100000 --no-sweep
+    python benchmarks/igt_harpg.py --claims-from benchmarks/results/igt_harpg.json  # no run
+
+``--json PATH`` saves the per-seed gaps, medians, slopes, diagnosis and sweep; every run writes
+card 10's claims file (``polab.claims``) to ``--results-dir`` (default build/results).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,6 +46,7 @@ from polab.algos.pg.igt_harpg_diagnosis import (
     path_length,
     recursive_error_rms,
 )
+from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
 from polab.plots.pg import crossover_budget, loglog_fit
 
 METHODS = [("N-HARPG", NHARPG, NHARPGConfig, -1 / 2), ("N-PG-IGT", NPGIGT, NPGIGTConfig, -2 / 5),
@@ -159,6 +166,40 @@ def sweep(seeds: int, seed: int, T: int) -> dict[str, list[tuple[float, float]]]
     return out
 
 
+NAME, CARD, NOTEBOOK = "igt_harpg", "10_pg_igt_harpg", "02_variance_and_trust_regions"
+ARMS = {"N-HARPG": "n-harpg", "N-PG-IGT": "npg-igt", "vanilla PG": "vanilla-pg"}
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 10's two claims from a run's results (as read back from ``--json``): the order of
+    the median gaps at every checkpoint T ≥ 5k (per-seed gaps at the last one), and N-HARPG's
+    log-log slope against vanilla PG's (one fitted number per arm)."""
+    seeds, T = tuple(int(s) for s in res["seeds"]), int(res["trajectories"])
+    orders = res["orders"]
+    held = sum(orders.values())
+    order_verdict = ("reproduced" if held == len(orders) and orders else
+                     "partly reproduced" if held else "not reproduced")
+    medians = "; ".join(f"T={cp}: " + " / ".join(f"{res['median_gap'][n][cp]:.3g}" for n in ARMS)
+                        for cp in orders)
+    slopes = res["slopes"]
+    return [
+        Claim(card=CARD, algorithms=tuple(ARMS.values()), notebook=NOTEBOOK,
+              claim="the median optimality gap orders N-HARPG < N-PG-IGT < vanilla PG for "
+                    "T ≥ 5k trajectories", baseline="N-PG-IGT and vanilla PG",
+              metric=f"optimality gap on the exact LQR at T = {T} trajectories", seeds=seeds,
+              values={n: tuple(res["gap_per_seed"][n]) for n in ARMS}, verdict=order_verdict,
+              note=f"the order holds at {held} of {len(orders)} checkpoints; median gaps "
+                   f"N-HARPG / N-PG-IGT / vanilla PG {medians}"),
+        Claim(card=CARD, algorithms=("n-harpg", "vanilla-pg"), notebook=NOTEBOOK,
+              claim="the log-log slope of the gap vs trajectories is steeper for N-HARPG than "
+                    "for vanilla PG", baseline="vanilla PG",
+              metric=f"fitted log-log slope of the median gap over [{T // 10}, {T}]", seeds=(),
+              values={n: (slopes[n],) for n in ("N-HARPG", "vanilla PG")},
+              verdict="reproduced" if res["steeper"] else "not reproduced",
+              note="theory's reference slopes -1/2 (N-HARPG), -1/3 (vanilla PG)"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trajectories", type=int, default=50_000)
@@ -166,7 +207,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sweep-trajectories", type=int, default=5000)
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write the per-seed gaps, medians, slopes and verdicts here")
+    add_claims_arguments(parser)
     args = parser.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     T = args.trajectories
     checkpoints = [c for c in (1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000) if c < T] + [T]
@@ -188,15 +235,30 @@ def main() -> None:
     orders = {}
     for cp in [c for c in checkpoints if c >= 5000]:
         gaps = {name: at(curves[name], "optimality_gap", cp) for name, *_ in METHODS}
-        orders[cp] = gaps["N-HARPG"] < gaps["N-PG-IGT"] < gaps["vanilla PG"]
+        orders[cp] = bool(gaps["N-HARPG"] < gaps["N-PG-IGT"] < gaps["vanilla PG"])
         print(f"claim at T={cp}: N-HARPG < N-PG-IGT < vanilla PG "
               f"{'HOLDS' if orders[cp] else 'FAILS'} (measured order: "
               f"{' < '.join(sorted(gaps, key=gaps.get))})")
     steeper = slopes["N-HARPG"] < slopes["vanilla PG"]
     print(f"claim: N-HARPG's slope steeper than vanilla PG's: {'HOLDS' if steeper else 'FAILS'}")
     found = diagnose(curves, configs, T, args.seed)
-    if not args.no_sweep:
-        sweep(args.seeds, args.seed, args.sweep_trajectories)
+    swept = None if args.no_sweep else sweep(args.seeds, args.seed, args.sweep_trajectories)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    res = {"seeds": seeds, "trajectories": T, "machine": "CPU, 1 thread",
+           "median_gap": {n: {cp: float(at(curves[n], "optimality_gap", cp)) for cp in checkpoints}
+                          for n in ARMS},
+           "gap_per_seed": {n: [float(g) for g in at(curves[n], "per_seed", T)] for n in ARMS},
+           "gap_per_seed_5000": {n: [float(g) for g in at(curves[n], "per_seed", min(5000, T))]
+                                 for n in ARMS},
+           "slopes": {n: float(v) for n, v in slopes.items()}, "orders": orders,
+           "steeper": bool(steeper),
+           "diagnosis": {k: float(v) if math.isfinite(v) else None  # null: never crosses
+                         for k, v in found.items()},
+           "sweep": swept, "seconds": seconds}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(res), indent=1))
+    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
     if all(orders.values()) and steeper:
         print("\nVERDICT: reproduced")
         return

@@ -22,7 +22,8 @@ regularised Nash's (τ = 0.1, exact OMD to residual < 1e-10). "Within 0.02" read
 ``exploitability − Nash's ≤ 0.02`` (the regularised Nash is not the least exploitable policy:
 an unregularised method may end below it). Claims, per seed: c = 0.5: INPO within 0.02 (and
 |gap| ≤ 0.02), iterative DPO and IPO above (gap > 0.02); c = 0: INPO and iterative DPO within
-0.02. The last line is the verdict. ``--json`` writes the per-seed numbers and the curves (for the notebook).
+0.02. The last line is the verdict. ``--json`` writes the per-seed numbers and the curves
+(for the notebook).
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
     python benchmarks/loop_ablations.py            # seeds 0 1 2, 12 iterations: notebook 03's cell
     python benchmarks/loop_ablations.py --seeds 0 1 2 3 4 --iterations 30
+    python benchmarks/loop_ablations.py --claims-from benchmarks/results/loop_ablations.json
+
+``--json PATH`` saves the per-seed numbers of every arm; every run writes card 14's claims
+file (``polab.claims``) to ``--results-dir`` (default build/results).
 
 Every arm of ``polab.algos.group.loop.LOOP_ABLATIONS`` (LOOP, no baseline, no clipping =
 RLOO, per-trajectory ratio, per-token normalisation) trains from the shipped base with the
@@ -22,13 +26,22 @@ then, per card expectation, what was measured and a verdict:
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from polab.algos.group.loop import LOOP, LOOP_ABLATIONS, LOOPConfig, ablation_verdicts
+from polab.algos.group.loop import (
+    LOOP,
+    LOOP_ABLATIONS,
+    LOOPConfig,
+    ablation_verdicts,
+    pass_at_1_noise,
+)
+from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
 from polab.train import History, train
 
 
@@ -55,12 +68,60 @@ def summary(runs: dict[str, list[History]]) -> dict[str, dict[str, float]]:
     } for name, hs in runs.items()}
 
 
+NAME, CARD, NOTEBOOK = "loop_ablations", "14_loop", "03_grpo_family"
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 14's expectations from a run's results (as read back from ``--json``), with
+    ``ablation_verdicts``' criteria: LOOP's median final pass@1 over seeds beats an ablation's
+    when ahead by more than two binomial standard errors (``tol``); within them, ahead on the
+    median is "reproduced (weakly)", not ahead "not reproduced"; the per-trajectory ratio is
+    "clipped far more often" at more than twice LOOP's mean clipped share."""
+    seeds, arms, tol = tuple(int(s) for s in res["seeds"]), res["arms"], res["tol"]
+    loop = statistics.median(arms["LOOP"]["pass@1"])
+    common = {"card": CARD, "algorithms": ("loop",), "notebook": NOTEBOOK, "seeds": seeds,
+              "metric": f"held-out greedy pass@1 after {res['iterations']} iterations"}
+
+    def beats(claim: str, other: str) -> Claim:
+        theirs = statistics.median(arms[other]["pass@1"])
+        d = loop - theirs
+        verdict = ("reproduced" if d > tol else "reproduced (weakly)" if d > 0
+                   else "not reproduced")
+        return Claim(**common, claim=claim, baseline=f"LOOP with {other}",
+                     values={"LOOP": tuple(arms["LOOP"]["pass@1"]),
+                             other: tuple(arms[other]["pass@1"])}, verdict=verdict,
+                     note=f"median {loop:.3f} vs {theirs:.3f}"
+                          + (f", within noise (±{tol:.3f})" if abs(d) <= tol else ""))
+
+    traj, ours = (statistics.fmean(arms[a]["clipped"]) for a in ("per-trajectory ratio", "LOOP"))
+    ratio = traj / max(ours, 1e-12)
+    return [
+        beats("per-token ratios beat one ratio per trajectory", "per-trajectory ratio"),
+        Claim(**{**common, "metric": "mean share of clipped tokens (rollouts, per trajectory)"},
+              claim="the per-trajectory ratio is clipped far more often than per-token ones",
+              baseline="LOOP with per-trajectory ratio",
+              values={"LOOP": tuple(arms["LOOP"]["clipped"]),
+                      "per-trajectory ratio": tuple(arms["per-trajectory ratio"]["clipped"])},
+              verdict="reproduced" if ratio > 2 else "not reproduced",
+              note=f"{ratio:.1f}x LOOP's clipped share (criterion > 2x)"),
+        beats("clipping with several PPO epochs per batch beats RLOO (no clipping)",
+              "no clipping (RLOO)"),
+        beats("a leave-one-out baseline beats no baseline", "no baseline"),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--iterations", type=int, default=12)
     ap.add_argument("--eval-every", type=int, default=4)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="write the per-seed pass@1, clipped and kept shares here")
+    add_claims_arguments(ap)
     args = ap.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     start = time.perf_counter()
     runs = run_arms(args.seeds, args.iterations, args.eval_every)
@@ -70,8 +131,21 @@ def main() -> None:
                   f"{np.nanmean(h.column('clip_ratio/region_mean')):.3f}  kept "
                   f"{np.mean(h.column('frac_rows_kept')):.2f}  samples "
                   f"{int(h.last('global_step'))}  train {h.last('time/train_s'):.0f}s")
-    print("\n".join(ablation_verdicts(summary(runs), len(args.seeds))))
-    print(f"total {time.perf_counter() - start:.0f}s")
+    verdicts = ablation_verdicts(summary(runs), len(args.seeds))
+    print("\n".join(verdicts))
+    seconds = time.perf_counter() - start
+    print(f"total {seconds:.0f}s")
+    res = {"seeds": args.seeds, "iterations": args.iterations, "machine": "CPU, 1 thread",
+           "tol": pass_at_1_noise(len(args.seeds)), "verdict_lines": verdicts,
+           "seconds": seconds, "arms": {name: {
+               "pass@1": [h.last("eval/pass@1") for h in hs],
+               "clipped": [float(np.nanmean(h.column("clip_ratio/region_mean"))) for h in hs],
+               "kept": [float(np.mean(h.column("frac_rows_kept"))) for h in hs],
+               "samples": [int(h.last("global_step")) for h in hs]} for name, hs in runs.items()}}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(res), indent=1))
+    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
 
 
 if __name__ == "__main__":
