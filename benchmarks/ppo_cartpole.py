@@ -247,7 +247,7 @@ def main() -> None:
           f"{torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} at start\n"
           f"polab: PPOConfig({', '.join(f'{k}={v!r}' for k, v in overrides.items())}) "
-          f"= {polab_config(0, overrides)}")
+          f"= {polab_config(0, overrides)} (seed set per run)")
     if args.profile:
         profile(device, overrides, args.profile_warmup, args.profile_iterations)
         return
