@@ -21,12 +21,27 @@ def categorical_sample(logits: torch.Tensor, generator: torch.Generator | None) 
 
 def categorical_logp(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """``log π(a|s) = logits_a - logsumexp(logits)``."""
-    return torch.log_softmax(logits, -1).gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    return _pick(torch.log_softmax(logits, -1), actions)
 
 
 def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
     """``H = -Σ_a π(a) log π(a)``."""
+    return _entropy(torch.log_softmax(logits, -1))
+
+
+def categorical_logp_entropy(logits: torch.Tensor, actions: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log π(a|s), H)`` from one ``log_softmax``: ``categorical_logp`` and
+    ``categorical_entropy`` together, for a loss that needs both."""
     logp = torch.log_softmax(logits, -1)
+    return _pick(logp, actions), _entropy(logp)
+
+
+def _pick(logp: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    return logp.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+
+def _entropy(logp: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 

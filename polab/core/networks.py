@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from polab.core.distributions import (
-    categorical_entropy,
     categorical_logp,
+    categorical_logp_entropy,
     categorical_sample,
     gaussian_entropy,
     gaussian_logp,
@@ -62,6 +62,6 @@ class ActorCritic(nn.Module):
         """``(log π(actions|obs), entropy)`` with gradients, for the update."""
         out = self.actor(obs)
         if self.discrete:
-            return categorical_logp(out, actions), categorical_entropy(out)
+            return categorical_logp_entropy(out, actions)
         entropy = gaussian_entropy(self.log_std, out.shape[:-1])
         return gaussian_logp(out, self.log_std, actions), entropy

@@ -83,17 +83,23 @@ class EpisodeTracker:
         self.episodes = 0
 
     def update(self, rollout: Rollout, valid: torch.Tensor | None = None) -> None:
-        """Accumulate a rollout's rewards; record every episode that ended in it."""
+        """Accumulate a rollout's rewards; record every episode that ended in it.
+
+        All steps at once: ``cumsum`` over time, plus what each copy carried in, gives the
+        running total at every step; an episode's return is the total at its end less the
+        total at the previous end in that copy (found with ``cummax`` of end indices)."""
         rewards = rollout.rewards if valid is None else rollout.rewards * valid
         dones = rollout.dones if valid is None else rollout.dones & valid
-        ends_ret, ends_len = torch.empty_like(rewards), torch.empty_like(rewards)
-        for t in range(rewards.shape[0]):  # over time steps, all copies at once
-            self.ret += rewards[t]
-            self.len += 1.0 if valid is None else valid[t].float()
-            ends_ret[t], ends_len[t] = self.ret, self.len
-            keep = ~dones[t]
-            self.ret *= keep
-            self.len *= keep
+        steps = torch.ones_like(rewards) if valid is None else valid.to(rewards.dtype)
+        total_ret = torch.cumsum(rewards, 0) + self.ret
+        total_len = torch.cumsum(steps, 0) + self.len
+        time = torch.arange(len(dones), device=dones.device)[:, None]
+        last_end = torch.where(dones, time, -1).cummax(0).values  # (T, N), -1: none yet
+        prev_end = torch.cat([torch.full_like(last_end[:1], -1), last_end[:-1]])
+        ends_ret = total_ret - _at(total_ret, prev_end)
+        ends_len = total_len - _at(total_len, prev_end)
+        self.ret = total_ret[-1] - _at(total_ret, last_end[-1:])[0]
+        self.len = total_len[-1] - _at(total_len, last_end[-1:])[0]
         finished_ret = ends_ret[dones].cpu().numpy()
         self.recent_returns.extend(finished_ret.tolist())
         self.recent_lengths.extend(ends_len[dones].cpu().numpy().tolist())
@@ -119,6 +125,13 @@ class EpisodeTracker:
         return {"charts/episodic_return": float(np.mean(self.recent_returns)),
                 "charts/episodic_length": float(np.mean(self.recent_lengths)),
                 "charts/episodes": float(self.episodes)}
+
+
+def _at(totals: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``totals`` (T, N) at the time steps ``index`` (rows × N, -1 for "before the rollout",
+    where the total is 0)."""
+    picked = totals.gather(0, index.clamp_min(0))
+    return torch.where(index >= 0, picked, torch.zeros_like(picked))
 
 
 @torch.no_grad()
