@@ -8,12 +8,13 @@ not copied into polab)::
     rm -rf /tmp/cleanrl_site/numpy*          # keep the venv's numpy
     # CleanRL's cleanrl/ppo.py (master, tyro + gymnasium 0.29) saved as /tmp/cleanrl/ppo.py
 
-    PYTHONPATH=/tmp/cleanrl_site python benchmarks/cleanrl_own.py --script /tmp/cleanrl/ppo.py
+    python benchmarks/cleanrl_own.py --seeds 1 2 3 --save /tmp/own.json  # then 4 5, then --table
     python benchmarks/cleanrl_own.py --compare --seeds 1 2 --save /tmp/check.json  # and 3 4, 5
     python benchmarks/cleanrl_own.py --table /tmp/check.json   # all saved runs, one table
 
 (logs: benchmarks/results/cleanrl_own.txt and reference_check.txt, each a sweep split into
-locked runs of a few minutes with ``--save``, then ``--table``).
+locked runs of a few minutes with ``--save``, then ``--table``). Without the setup it prints
+``skipped`` and what is missing.
 
 gymnasium 0.29.1 (the last release before 1.0) has the API CleanRL's master ``ppo.py`` is
 written for: the script reads finished episodes
@@ -35,12 +36,13 @@ GAE would treat each reset step as a transition). The script runs as it is; the 
   is checked when the script logs ``charts/learning_rate``, once per iteration after the update,
   as polab's ``TrainingRun`` sees ``charts/episodic_return``.
 
-Seconds count from ``runpy`` starting the script (torch, gymnasium and tyro already imported)
-to the stop; env steps are the ``global_step`` of that log. ``--compare`` runs CleanRL (in a
-child process with ``PYTHONPATH=--site``) and the reference (a child process with the project's
-gymnasium) alternately per seed, each child with one torch thread, and prints per seed the
-seconds, steps and µs per env step of both, the medians, the ratios reference / CleanRL and a
-verdict per goal (within ±20 %).
+Each run is a fresh child process with one torch thread: CleanRL's with ``PYTHONPATH=--site``
+(its gymnasium 0.29.1), the reference's with the project's gymnasium. Seconds count from
+``runpy`` starting the script (torch, gymnasium and tyro already imported) to the stop, and
+for the reference from ``train`` being called; env steps are the ``global_step`` of the stop.
+``--compare`` alternates the two per seed and prints per seed the seconds, steps and µs per
+env step of both, the medians, the ratios reference / CleanRL and a verdict per goal (within
+±20 %).
 """
 
 from __future__ import annotations
@@ -245,6 +247,11 @@ def main() -> None:
         print(json.dumps(run))
         return
 
+    missing = [p for p in (args.script, f"{args.site}/gymnasium", f"{args.site}/tyro",
+                           f"{args.site}/tensorboard") if not Path(p).exists()]
+    if missing:
+        print(f"skipped: no {', '.join(missing)} (see the setup in this script's docstring)")
+        return
     sides = ("cleanrl", "reference") if args.compare else ("cleanrl",)
     print(f"CartPole-v1, CleanRL's own ppo.py ({args.script}) at its defaults"
           + (" vs benchmarks/reference_ppo.py" if args.compare else "")
@@ -253,8 +260,7 @@ def main() -> None:
     records = []
     for seed in args.seeds:
         for side in sides:
-            run = (child(side, seed, args) if args.compare
-                   else run_script(args.script, seed, args.check_point, args.max_seconds))
+            run = child(side, seed, args)
             records.append({"side": side, "seed": seed, **run, "load": os.getloadavg()[0]})
             print(f"  {side:<9} seed {seed}: {cell(run)}   (load {records[-1]['load']:.2f})",
                   flush=True)
