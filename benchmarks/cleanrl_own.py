@@ -212,6 +212,11 @@ def table(records: list[dict]) -> None:
     if len(sides) == 2:
         same = sum(runs["cleanrl", s]["steps"] == runs["reference", s]["steps"] for s in seeds)
         print(f"\nseeds on which both took the same env steps: {same} of {len(seeds)}")
+        paired = [(runs["reference", s]["seconds"] / runs["reference", s]["steps"])
+                  / (runs["cleanrl", s]["seconds"] / runs["cleanrl", s]["steps"]) for s in seeds]
+        print("µs per env step, reference / CleanRL, seed by seed (paired, so less exposed to "
+              f"the load): {' '.join(f'{r:.2f}' for r in paired)}, median "
+              f"{statistics.median(paired):.2f}")
         for key, name in (("steps", "env steps to 475"), ("us", "µs per env step")):
             ratio = median_of(per_side["reference"], key) / median_of(per_side["cleanrl"], key)
             ok = reached and abs(ratio - 1) <= TOLERANCE
