@@ -133,21 +133,21 @@ def run_script(script: str, seed: int, check_point: str = "step",
         os.chdir(tmp)
         tensorboard.SummaryWriter = Writer
         sys.argv = [script, "--seed", str(seed), "--no-cuda"]
-        reached = False
+        reached, cpu = False, time.process_time()
         try:
             with contextlib.redirect_stdout(null), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "The field `target-kl`")  # tyro on its Args
-                window.start = time.perf_counter()
+                window.start, cpu = time.perf_counter(), time.process_time()
                 runpy.run_path(script, run_name="__main__")
         except Stop as stop:
             reached = stop.reached
         finally:
-            seconds = time.perf_counter() - window.start
+            seconds, cpu = time.perf_counter() - window.start, time.process_time() - cpu
             for writer in writers:  # a stopped script never closed its writer
                 writer.close()
             tensorboard.SummaryWriter, sys.argv = base, argv
             os.chdir(cwd)
-    return {"reached": reached, "seconds": seconds, "steps": window.step}
+    return {"reached": reached, "seconds": seconds, "cpu": cpu, "steps": window.step}
 
 
 def run_reference(seed: int, check_point: str = "step", max_seconds: float = math.inf) -> dict:
@@ -155,9 +155,11 @@ def run_reference(seed: int, check_point: str = "step", max_seconds: float = mat
     sys.path.insert(0, str(HERE))
     import reference_ppo
 
+    cpu = time.process_time()
     reached, seconds, steps = reference_ppo.train(seed, torch.device("cpu"), TARGET, max_seconds,
                                                   check_point=check_point)
-    return {"reached": reached, "seconds": seconds, "steps": steps}
+    return {"reached": reached, "seconds": seconds, "cpu": time.process_time() - cpu,
+            "steps": steps}
 
 
 def child(side: str, seed: int, args: argparse.Namespace) -> dict:
@@ -173,15 +175,22 @@ def child(side: str, seed: int, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def per_step(run: dict, key: str = "seconds") -> float:
+    """µs of wall-clock (``seconds``) or of this process's CPU time (``cpu``) per env step."""
+    return 1e6 * run[key] / run["steps"] if key in run else math.nan
+
+
 def cell(run: dict) -> str:
     mark = "" if run["reached"] else " (not reached)"
-    return (f"{run['seconds']:>11.1f} {run['steps']:>9,} "
-            f"{1e6 * run['seconds'] / run['steps']:>8.1f}{mark}")
+    return (f"{run['seconds']:>11.1f} {run['steps']:>9,} {per_step(run):>8.1f} "
+            f"{per_step(run, 'cpu'):>8.1f}{mark}")
 
 
 def median_of(runs: list[dict], key: str) -> float:
-    if key == "us":
-        return statistics.median(1e6 * r["seconds"] / r["steps"] for r in runs)
+    """Median over ``runs`` of ``seconds``, ``steps``, or µs per step (``us``, ``cpu_us``)."""
+    if key in ("us", "cpu_us"):
+        return statistics.median(per_step(r, "cpu" if key == "cpu_us" else "seconds")
+                                 for r in runs)
     return statistics.median(r[key] for r in runs)
 
 
@@ -198,26 +207,36 @@ def table(records: list[dict]) -> None:
     runs = {(r["side"], r["seed"]): r for r in records}  # a later record of a seed wins
     loads = [r["load"] for r in records]
     print(f"load average {min(loads):.2f}–{max(loads):.2f} over the runs\n")
-    print(f"{'seed':>6}" + "".join(f" | {side + ' s':>11} {'steps':>9} {'µs/step':>8}"
+    print(f"{'':>6}" + "".join(f" | {'':>11} {'':>9} {'µs/step':>8} {'µs/step':>8}"
+                               for side in sides))
+    print(f"{'seed':>6}" + "".join(f" | {side + ' s':>11} {'steps':>9} {'wall':>8} {'CPU':>8}"
                                    for side in sides))
     for seed in seeds:
         print(f"{seed:>6}" + "".join(f" | {cell(runs[side, seed])}" for side in sides))
     per_side = {side: [runs[side, seed] for seed in seeds] for side in sides}
     print(f"{'median':>6}" + "".join(
         f" | {median_of(per_side[s], 'seconds'):>11.1f} {median_of(per_side[s], 'steps'):>9,.0f}"
-        f" {median_of(per_side[s], 'us'):>8.1f}" for s in sides))
+        f" {median_of(per_side[s], 'us'):>8.1f} {median_of(per_side[s], 'cpu_us'):>8.1f}"
+        for s in sides))
     reached = all(r["reached"] for r in records)
     if not reached:
         print("(a run that did not reach 475 counts with where it stopped)")
     if len(sides) == 2:
         same = sum(runs["cleanrl", s]["steps"] == runs["reference", s]["steps"] for s in seeds)
         print(f"\nseeds on which both took the same env steps: {same} of {len(seeds)}")
-        paired = [(runs["reference", s]["seconds"] / runs["reference", s]["steps"])
-                  / (runs["cleanrl", s]["seconds"] / runs["cleanrl", s]["steps"]) for s in seeds]
-        print("µs per env step, reference / CleanRL, seed by seed (paired, so less exposed to "
-              f"the load): {' '.join(f'{r:.2f}' for r in paired)}, median "
-              f"{statistics.median(paired):.2f}")
-        for key, name in (("steps", "env steps to 475"), ("us", "µs per env step")):
+        has_cpu = all("cpu" in r for r in records)
+        for key, name in (("seconds", "wall-clock"), ("cpu", "CPU time"))[:1 + has_cpu]:
+            paired = [per_step(runs["reference", s], key) / per_step(runs["cleanrl", s], key)
+                      for s in seeds]
+            print(f"µs of {name} per env step, reference / CleanRL, seed by seed: "
+                  f"{' '.join(f'{r:.2f}' for r in paired)}, median "
+                  f"{statistics.median(paired):.2f}")
+        if has_cpu:
+            cpu = (median_of(per_side["reference"], "cpu_us")
+                   / median_of(per_side["cleanrl"], "cpu_us"))
+            print(f"median µs of CPU time per env step, reference / CleanRL: {cpu:.2f} (this "
+                  "process's CPU time, less stretched than wall-clock by other processes)")
+        for key, name in (("steps", "env steps to 475"), ("us", "µs of wall-clock per env step")):
             ratio = median_of(per_side["reference"], key) / median_of(per_side["cleanrl"], key)
             ok = reached and abs(ratio - 1) <= TOLERANCE
             print(f"median {name}, reference / CleanRL: {ratio:.2f}; "
