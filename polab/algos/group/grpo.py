@@ -71,7 +71,7 @@ from polab.config import param
 from polab.core.advantages import group_advantages
 from polab.core.algorithm import Algorithm
 from polab.lm.evaluate import evaluate
-from polab.lm.generate import Samples, completion_logprobs, generate
+from polab.lm.generate import Samples, completion_logprobs, generate, in_groups
 from polab.lm.model import GPT
 from polab.lm.pretrain import load_base
 from polab.lm.tasks import Problems, Task
@@ -173,12 +173,17 @@ class GRPO(Algorithm):
         return self.pool.select(ids), ids
 
     def rollout(self, problems: Problems) -> Samples:
-        """Sample one completion per row at ``temperature`` (the policy in eval mode)."""
+        """Sample one completion per row at ``temperature`` (the policy in eval mode); when
+        the rows are groups of G copies of one prompt, each prompt is encoded once
+        (``num_return_sequences``: same tokens, less compute)."""
         ids, mask = self.task.encode_prompts(problems, self.device)
+        G = self.config.num_generations
+        n = G if G > 1 and in_groups(ids, G) and in_groups(mask, G) else 1
         self.model.eval()
-        out = generate(self.model, ids, mask, max_new_tokens=self.max_new_tokens,
+        out = generate(self.model, ids[::n], mask[::n], max_new_tokens=self.max_new_tokens,
                        eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
-                       temperature=self.config.temperature, generator=self.sample_generator)
+                       temperature=self.config.temperature, generator=self.sample_generator,
+                       num_return_sequences=n)
         self.model.train()
         return out
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from polab.lm.generate import Samples
+from polab.lm.generate import Samples, in_groups
 from polab.lm.model import GPT, CausalSelfAttention, attention_layout
 
 
@@ -127,8 +127,7 @@ def grouped_completion_logprobs(model: GPT, samples: Samples, num_generations: i
     B, Lp = samples.prompt_ids.shape
     G, N = num_generations, samples.completion_ids.shape[1]
     prefix_ids, prefix_mask = samples.prompt_ids[::G], samples.prompt_mask[::G]
-    if not torch.equal(samples.prompt_ids.view(-1, G, Lp),
-                       prefix_ids[:, None].expand(-1, G, -1)):
+    if not in_groups(samples.prompt_ids, G):
         raise ValueError(f"rows are not groups of {G} completions of one prompt")
     logp, entropy = prefix_grouped_logprobs(model, prefix_ids, prefix_mask,
                                             samples.completion_ids.view(-1, G, N), temperature)
