@@ -81,7 +81,7 @@ class Samples:
 def log_softmax_entropy(logits: torch.Tensor, temperature: float
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """``log softmax(logits / T)`` over the last axis and its entropy (T = 0 counts as 1)."""
-    scaled = logits if temperature == 0 else logits / temperature
+    scaled = logits if temperature in (0, 1) else logits / temperature
     logp_all = torch.log_softmax(scaled.float(), -1)
     return logp_all, -(logp_all.exp() * logp_all).sum(-1)
 

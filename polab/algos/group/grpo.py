@@ -156,7 +156,7 @@ class GRPO(Algorithm):
             self.ref_model.requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.learning_rate,
                                            betas=(c.adam_beta1, c.adam_beta2),
-                                           weight_decay=c.weight_decay)
+                                           weight_decay=c.weight_decay, foreach=True)
         self.train_seconds = self.train_cpu_seconds = 0.0
         self.last_batch: GroupBatch | None = None
 

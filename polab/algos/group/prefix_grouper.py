@@ -42,7 +42,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from polab.lm.generate import Samples, in_groups
+from polab.lm.generate import Samples, in_groups, log_softmax_entropy
 from polab.lm.model import GPT, CausalSelfAttention, attention_layout
 
 
@@ -180,10 +180,8 @@ def prefix_grouped_logprobs(model: GPT, prefix_ids: torch.Tensor, prefix_mask: t
                                          packed)
     P, G = suffix_ids.shape[:2]
     logits = torch.cat([last[:, None, None].expand(P, G, 1, -1), logits], 2)
-    scaled = logits if temperature == 0 else logits / temperature
-    logp_all = torch.log_softmax(scaled.float(), -1)
-    logp = logp_all.gather(-1, suffix_ids[..., None]).squeeze(-1)
-    return logp, -(logp_all.exp() * logp_all).sum(-1)
+    logp_all, entropy = log_softmax_entropy(logits, temperature)
+    return logp_all.gather(-1, suffix_ids[..., None]).squeeze(-1), entropy
 
 
 def grouped_completion_logprobs(model: GPT, samples: Samples, num_generations: int,
