@@ -8,8 +8,9 @@ One ``step()``, top to bottom:
 
 1. GROUPS — ``build_groups``: ``num_prompts`` problems (fresh from the task, or drawn from a
    fixed pool of ``num_train_prompts``), each repeated ``G = num_generations`` times;
-2. ROLLOUT — ``rollout``: one batched, KV-cached sampling pass at ``temperature``, keeping
-   every token's log-prob (the "old" policy of the ratio) and the entropy it was drawn from;
+2. ROLLOUT — ``rollout``: one batched, KV-cached sampling pass at ``temperature`` (each
+   prompt encoded once for its G completions), keeping every token's log-prob (the "old"
+   policy of the ratio) and the entropy it was drawn from;
 3. REWARDS — ``compute_rewards``: the task's verifiable reward (1 = right answer + EOS),
    plus DAPO's soft overlong penalty (eq. 13) when ``overlong_penalty_factor > 0``; with
    ``dynamic_sampling`` steps 1-3 repeat (``collect``) until the batch holds only groups whose
