@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{case:<30} {mode:<9} {1e3 * r['seconds']:>8.1f} "
                   f"{r['bytes'] / 2**20:>9.2f} {ratios}{peak}")
     print("speed-up and memory: repeated / grouped (measured); tokens and attention: the "
-          "analytic ratios of forward_cost")
+          "analytic ratios of forward_cost (the grouped forward packs one row per prompt at "
+          "both sizes, prefix_grouped_logits, and so scores (Lp + G·Ls)² pairs)")
 
 
 if __name__ == "__main__":
