@@ -120,9 +120,9 @@ def prefix_grouped_logits(model: GPT, prefix_ids: torch.Tensor, prefix_mask: tor
     :func:`packed_layout` (the authors' packing; one attention call, but it also scores the
     ``(Lp + G·Ls)²`` pairs between different suffixes, then masks them) — or two token sets
     with :func:`shared_prefix_attention` (exactly ``forward_cost``'s pairs, in more and smaller
-    kernels). ``packed=None`` picks packing when it scores at most 4x the pairs
-    (``benchmarks/lm_grpo.py``: faster at the addition task's 9 / 5 / G = 8 and the card's
-    256 / 16 / 8 on a CPU; slower at 9 / 33 / 8 and 12 / 9 / 16).
+    kernels). ``packed=None`` picks packing when it scores at most 4x the pairs (forward +
+    backward on one CPU thread, issue 19: packing 1.3x faster at the addition task's
+    9 / 5 / G = 8 and the card's 256 / 16 / 8, 0.9x at 9 / 33 / 8 and 0.8x at 12 / 9 / 16).
     """
     P, Lp = prefix_ids.shape
     G, Ls = suffix_ids.shape[1:3]
