@@ -1,12 +1,19 @@
-"""Tiny-LM GRPO timings: one GRPO iteration at the defaults, and Prefix Grouper's
+"""Tiny-LM GRPO timings: one GRPO iteration phase by phase, and Prefix Grouper's
 shared-prefix forward vs the repeated-prefix forward (time and activation memory).
 
-    python benchmarks/lm_grpo.py [--threads 1 2] [--iterations 12] [--device auto]
+    python benchmarks/lm_grpo.py [--threads 1] [--iterations 20] [--prompts 64]
+                                 [--update-epochs 1] [--device auto] [--profile]
 
-1. **GRPO iteration** — ``GRPO(GRPOConfig())`` on the shipped addition base: 64 prompts × 8
-   completions, 2 updates per batch; median wall and CPU seconds per ``step()`` over
-   ``--iterations`` iterations after 2 warm-up ones, with the generation share; with
-   Prefix Grouper (the default) and without it. Acceptance: <= 1 s per iteration.
+1. **GRPO iteration** (issue 19's "LM loop") — ``GRPO`` on the shipped addition base at
+   ``GRPOConfig``'s defaults except ``update_epochs`` (default here: 1, one Adam step per
+   batch) and ``eval_every=0``: ``--prompts`` × 8 completions of 5 new tokens, with Prefix
+   Grouper (the default) and without it, the two trainers' steps interleaved. Each phase is
+   timed with ``time.perf_counter`` around the trainer's hooks (:class:`PhaseTimer`):
+   prompts, generation, reward, advantages, loss forward, backward, optimiser, metrics and
+   Python/other; medians over ``--iterations`` steps after 2 warm-up ones, in ms and as a
+   share of the median total, then the step's CPU time and the fastest step. Goal:
+   <= 30 ms per iteration at 64 × 8, one thread, Prefix Grouper on (the verdict reads the
+   median). ``--profile`` adds torch.profiler's op table (3 steps, Prefix Grouper on).
 2. **Prefix Grouper** — forward + backward of a GRPO-like loss (per-token log-probs times
    random weights) over ``P`` prompts × ``G`` suffixes, grouped vs repeated, for a long
    prefix (256 / 16 / G = 8, the card's case) and the addition task's short one (9 / 5 /
@@ -15,13 +22,18 @@ shared-prefix forward vs the repeated-prefix forward (time and activation memory
    on the CPU there is no allocator high-water mark to read; on CUDA the peak allocated
    memory is printed too. Beside them the analytic ratios of ``forward_cost``: tokens through
    the token-wise layers and query-key pairs in attention.
+
+Every run prints the machine (device, torch, threads, CPUs, load average).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -41,20 +53,95 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def grpo_iteration(config: GRPOConfig, device: torch.device, iterations: int) -> dict:
-    algo = GRPO(config, "addition", device=device)
-    walls, cpus, gens = [], [], []
+PHASES = ("prompts", "generation", "reward", "advantages", "loss forward", "backward",
+          "optimiser", "metrics")
+
+
+class PhaseTimer:
+    """Wall-clock seconds per phase of ``GRPO.step()``, from ``time.perf_counter`` around the
+    trainer's hooks (instance attributes wrap them; the algorithm's code is unchanged):
+    ``build_groups`` (prompts), ``rollout`` (generation), ``compute_rewards`` (reward),
+    ``compute_advantages`` + ``select_rows`` + ``token_mask`` (advantages), ``loss`` (loss
+    forward: scoring forward + surrogate), ``optimizer.zero_grad`` + ``clip_grad_norm_`` +
+    ``optimizer.step`` (optimiser), ``batch_metrics`` (metrics); backward is ``update`` minus
+    the loss forward and the optimiser, "Python/other" the step minus every phase. On CUDA
+    each phase ends with a synchronise, so it is charged its own kernels."""
+
+    def __init__(self, algo: GRPO, device: torch.device):
+        self.device, self.seconds = device, dict.fromkeys(PHASES + ("update",), 0.0)
+        wrap = {"build_groups": "prompts", "rollout": "generation", "compute_rewards": "reward",
+                "compute_advantages": "advantages", "select_rows": "advantages",
+                "token_mask": "advantages", "loss": "loss forward", "update": "update",
+                "batch_metrics": "metrics"}
+        for method, phase in wrap.items():
+            setattr(algo, method, self.timed(getattr(algo, method), phase))
+        for method in ("zero_grad", "step"):
+            setattr(algo.optimizer, method, self.timed(getattr(algo.optimizer, method),
+                                                       "optimiser"))
+        self.clip = self.timed(torch.nn.utils.clip_grad_norm_, "optimiser")
+
+    def timed(self, fn: Callable, phase: str) -> Callable:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            sync(self.device)
+            start = time.perf_counter()
+            with torch.profiler.record_function(f"phase: {phase}"):
+                out = fn(*args, **kwargs)
+            sync(self.device)
+            self.seconds[phase] += time.perf_counter() - start
+            return out
+        return run
+
+    def step(self, algo: GRPO) -> dict[str, float]:
+        """One ``algo.step()``: ``{phase: seconds}``, with ``total``, ``other`` and ``cpu``
+        (the process's CPU seconds over the step: less inflated than wall-clock on a busy
+        machine, as long as the step runs on one thread)."""
+        self.seconds = dict.fromkeys(self.seconds, 0.0)
+        clip, torch.nn.utils.clip_grad_norm_ = torch.nn.utils.clip_grad_norm_, self.clip
+        try:
+            sync(self.device)
+            start, cpu = time.perf_counter(), time.process_time()
+            algo.step()
+            sync(self.device)
+            total, cpu = time.perf_counter() - start, time.process_time() - cpu
+        finally:
+            torch.nn.utils.clip_grad_norm_ = clip
+        s = dict(self.seconds)
+        s["backward"] = s.pop("update") - s["loss forward"] - s["optimiser"]
+        s["other"] = total - sum(s[p] for p in PHASES)
+        s["total"], s["cpu"] = total, cpu
+        return s
+
+
+def grpo_iterations(configs: dict[str, GRPOConfig], device: torch.device, iterations: int
+                    ) -> dict[str, dict[str, float]]:
+    """Median seconds per phase of ``iterations`` steps of each config (after 2 warm-up
+    steps), the configs' steps interleaved so that a change in load hits all alike; plus
+    ``fastest``, the quickest step's total (the least disturbed one on a busy machine)."""
+    algos = {name: GRPO(c, "addition", device=device) for name, c in configs.items()}
+    timers = {name: PhaseTimer(a, device) for name, a in algos.items()}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
     for i in range(iterations + 2):
-        sync(device)
-        wall, cpu = time.perf_counter(), time.process_time()
-        m = algo.step()
-        sync(device)
-        if i >= 2:  # warm-up: allocator, kernels
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
-            gens.append(m["time/generate_s"])
-    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus),
-            "generate": statistics.median(gens)}
+        for name, algo in algos.items():
+            s = timers[name].step(algo)
+            if i >= 2:  # warm-up: allocator, kernels
+                runs[name].append(s)
+    return {name: {**{k: statistics.median(r[k] for r in rs) for k in rs[0]},
+                   "fastest": min(r["total"] for r in rs)} for name, rs in runs.items()}
+
+
+def profile_step(config: GRPOConfig, device: torch.device, steps: int = 3) -> None:
+    """torch.profiler's op table (self time) over ``steps`` steps after 2 warm-up ones; the
+    rows ``phase: ...`` are :class:`PhaseTimer`'s phases."""
+    algo = GRPO(config, "addition", device=device)
+    timer = PhaseTimer(algo, device)
+    for _ in range(2):
+        timer.step(algo)
+    with torch.profiler.profile() as prof:
+        for _ in range(steps):
+            timer.step(algo)
+    print(f"\ntorch.profiler, {steps} steps (Prefix Grouper on), by self CPU time:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25,
+                                    max_name_column_width=40))
 
 
 def saved_activation_bytes(model: GPT, fn) -> tuple[float, int]:
@@ -111,25 +198,50 @@ def prefix_case(model: GPT, P: int, G: int, Lp: int, Ls: int, repeats: int,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--iterations", type=int, default=12)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="torch threads (each count is one run of section 1)")
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--prompts", type=int, default=64, help="prompts per iteration (x 8)")
+    parser.add_argument("--update-epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--profile", action="store_true",
+                        help="print torch.profiler's op table of 3 steps (Prefix Grouper on)")
+    parser.add_argument("--skip-prefix-cases", action="store_true", help="section 1 only")
     args = parser.parse_args(argv)
     device = pick_device(args.device)
-    print(f"torch {torch.__version__}, device {describe(device)}")
+    torch.set_num_threads(args.threads[0])
+    print(f"torch {torch.__version__}, device {describe(device)}, {os.cpu_count()} CPUs, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
-    print("\n1. One GRPO iteration at the defaults (64 prompts x 8 completions, "
-          "update_epochs=2), median of", args.iterations)
-    print(f"{'threads':>7} {'prefix_grouper':>14} {'wall s':>7} {'CPU s':>6} {'generate s':>10}")
+    G = 8
+    base = GRPOConfig(eval_every=0, update_epochs=args.update_epochs,
+                      generation_batch_size=args.prompts * G, num_generations=G)
+    configs = {"on": base.replace(prefix_grouper=True), "off": base.replace(prefix_grouper=False)}
     for threads in args.threads:
         torch.set_num_threads(threads)
-        for grouped in (True, False):
-            r = grpo_iteration(GRPOConfig(eval_every=0, prefix_grouper=grouped), device,
-                               args.iterations)
-            print(f"{threads:>7} {str(grouped):>14} {r['wall']:>7.3f} {r['cpu']:>6.3f} "
-                  f"{r['generate']:>10.3f}")
-    print("acceptance: <= 1 s per iteration")
+        print(f"\n1. One GRPO iteration: {args.prompts} prompts x {G} completions, "
+              f"update_epochs={args.update_epochs}, {threads} thread(s), median of "
+              f"{args.iterations} (load {os.getloadavg()[0]:.2f})")
+        res = grpo_iterations(configs, device, args.iterations)
+        print(f"{'phase':<14}" + "".join(f"{'PG ' + n + ' ms':>11}{'share':>7}" for n in res))
+        for phase in PHASES + ("other", "total"):
+            label = "Python/other" if phase == "other" else phase
+            print(f"{label:<14}" + "".join(
+                f"{1e3 * r[phase]:>11.1f}{100 * r[phase] / r['total']:>6.0f}%" for r in
+                res.values()))
+        for key, label in (("cpu", "CPU time"), ("fastest", "fastest step")):
+            print(f"{label:<14}" + "".join(f"{1e3 * r[key]:>11.1f}{'':>7}"
+                                           for r in res.values()))
+        on = 1e3 * res["on"]["total"]
+        verdict = "met" if on <= 30 else "NOT met"
+        print(f"goal <= 30 ms (prefix grouper on, {args.prompts} x {G}, "
+              f"update_epochs={args.update_epochs}, {threads} thread(s)): {on:.1f} ms, "
+              f"{verdict}; without Prefix Grouper {1e3 * res['off']['total']:.1f} ms")
+    if args.profile:
+        profile_step(configs["on"], device)
+    if args.skip_prefix_cases:
+        return
 
     torch.set_num_threads(args.threads[0])
     print(f"\n2. Prefix Grouper vs repeated prefix, forward + backward "
@@ -153,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{case:<30} {mode:<9} {1e3 * r['seconds']:>8.1f} "
                   f"{r['bytes'] / 2**20:>9.2f} {ratios}{peak}")
     print("speed-up and memory: repeated / grouped (measured); tokens and attention: the "
-          "analytic ratios of forward_cost")
+          "analytic ratios of forward_cost (the grouped forward packs one row per prompt at "
+          "both sizes, prefix_grouped_logits, and so scores (Lp + G·Ls)² pairs)")
 
 
 if __name__ == "__main__":

@@ -237,3 +237,29 @@ def test_group_view_follows_a_trainer():
     assert "overlong penalty" in view.static_figure().data[0].hovertemplate
     notes = batch_tokens(algo.last_batch, algo.tokenizer, np.arange(3))["notes"]
     assert "overlong penalty -0.5" in notes[1] and "overlong" not in notes[0]
+
+
+def test_rollout_encodes_each_prompt_once_and_draws_what_repeated_prompts_draw(monkeypatch):
+    """Groups of one prompt go to ``generate`` once per prompt (``num_return_sequences=G``),
+    and sample what the G copies sampled; rows that are not groups go row by row."""
+    from polab.algos.group import grpo as grpo_module
+    from polab.lm.generate import generate
+
+    algo = GRPO(GRPOConfig(generation_batch_size=32, num_generations=4, eval_every=0),
+                "addition")
+    problems, _ = algo.build_groups()
+    seen = []
+    monkeypatch.setattr(grpo_module, "generate", lambda *a, **k: seen.append(
+        (len(a[1]), k["num_return_sequences"])) or generate(*a, **k))
+    algo.sample_generator.manual_seed(5)
+    shared = algo.rollout(problems)
+    ids, mask = algo.task.encode_prompts(problems)
+    tok = algo.tokenizer
+    plain = generate(algo.model, ids, mask, max_new_tokens=algo.max_new_tokens,
+                     eos_id=tok.eos_id, pad_id=tok.pad_id,
+                     generator=torch.Generator().manual_seed(5))
+    assert torch.equal(shared.completion_ids, plain.completion_ids)
+    assert torch.equal(shared.prompt_ids, plain.prompt_ids)
+    torch.testing.assert_close(shared.logprobs, plain.logprobs, atol=3e-5, rtol=0)
+    algo.rollout(problems.select(torch.arange(32).view(8, 4).T.flatten()))  # not groups
+    assert seen == [(8, 4), (32, 1)]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from polab.lm.generate import completion_logprobs, generate
+from polab.lm.generate import completion_logprobs, generate, in_groups
 from polab.lm.pretrain import load_base
 from polab.lm.tasks import AdditionTask
 
@@ -199,3 +199,35 @@ def test_temperature_fn_keeps_base_temperature_logprobs(base, mixed_prompts):
     plain = generate(model, ids, mask, max_new_tokens=2, eos_id=tok.eos_id, pad_id=tok.pad_id)
     with pytest.raises(ValueError, match="temperatures"):
         concat_samples([s, plain], tok.pad_id)
+
+
+@pytest.mark.parametrize("kv", [True, False], ids=["kv", "naive"])
+def test_num_return_sequences_draws_what_repeated_prompts_draw(base, mixed_prompts, kv,
+                                                                threads):
+    """n samples per prompt (the prompt encoded once) = the prompts repeated n times."""
+    model, tok, _ = base
+    ids, mask = (x[:16] for x in mixed_prompts)
+    n = 4
+    repeated = _sample(model, tok, ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0),
+                       kv=kv)
+    shared = generate(model, ids, mask, max_new_tokens=6, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                      kv_cache=kv, generator=torch.Generator().manual_seed(0),
+                      num_return_sequences=n)
+    assert torch.equal(shared.prompt_ids, repeated.prompt_ids)
+    assert torch.equal(shared.prompt_mask, repeated.prompt_mask)
+    assert torch.equal(shared.completion_ids, repeated.completion_ids)
+    assert torch.equal(shared.completion_mask, repeated.completion_mask)
+    assert torch.equal(shared.ended, repeated.ended)
+    _float32_close(shared.logprobs, repeated.logprobs, model, repeated, 1.0)
+    _float32_close(shared.entropies, repeated.entropies, model, repeated, 1.0)
+    with pytest.raises(ValueError, match="num_return_sequences"):
+        generate(model, ids, mask, max_new_tokens=2, eos_id=tok.eos_id, pad_id=tok.pad_id,
+                 num_return_sequences=0)
+
+
+def test_in_groups():
+    x = torch.tensor([[1, 2], [1, 2], [3, 4], [3, 4]])
+    assert in_groups(x, 2) and in_groups(x, 1)
+    assert not in_groups(x, 4)          # two different prompts in one group
+    assert not in_groups(x, 3)          # 4 rows are not groups of 3
+    assert not in_groups(x[[0, 2, 1, 3]], 2)

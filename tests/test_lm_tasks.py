@@ -133,3 +133,16 @@ def test_geometric_digit_counts_fall_by_half_per_digit():
     assert "digit_dist" not in AdditionTask(eval_size=0).spec()  # old specs unchanged
     with pytest.raises(ValueError, match="digit_dist"):
         AdditionTask(digit_dist="zipf", eval_size=0)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"reverse": True}, {"min_digits": 1},
+                                    {"digits": 5, "min_digits": 1, "scratchpad": True}])
+def test_answer_ids_are_the_tokenized_answers(kwargs):
+    """The reward's targets built from digits equal the tokenizer's encoding of the answer
+    strings + <eos> (right-padded), including 0 and every digit-count boundary."""
+    task = AdditionTask(eval_size=0, **kwargs)
+    p = task.sample_prompts(500, torch.Generator().manual_seed(1))
+    sums = torch.cat([p.data["a"] + p.data["b"], torch.tensor([0, 9, 10, 99, 100, 999, 1000])])
+    expected, _ = task.tokenizer.encode_batch(task._answers(sums), add_bos=False, add_eos=True,
+                                              padding_side="right")
+    assert torch.equal(task._answer_ids(sums), expected)

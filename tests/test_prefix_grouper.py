@@ -6,6 +6,7 @@ update either way."""
 import pytest
 import torch
 
+from polab.algos.group import prefix_grouper
 from polab.algos.group.grpo import GRPO, GRPOConfig
 from polab.algos.group.prefix_grouper import (
     forward_cost,
@@ -31,8 +32,9 @@ def assert_same_grads(a, b, rel=1e-4):
         assert (a[name] - b[name]).abs().max() / scale < rel, name
 
 
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_sets"])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_long_prefix_equivalence_logprobs_and_gradients(temperature):
+def test_long_prefix_equivalence_logprobs_and_gradients(temperature, packed):
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=61, block_size=272, n_layer=2, n_head=4, n_embd=64))
     P, G, Lp, Ls = 2, 8, 256, 16
@@ -44,7 +46,8 @@ def test_long_prefix_equivalence_logprobs_and_gradients(temperature):
     samples = repeated_prefix_samples(prefix, mask, suffix)
 
     ref, ref_entropy = completion_logprobs(model, samples, temperature)
-    got, got_entropy = prefix_grouped_logprobs(model, prefix, mask, suffix, temperature)
+    got, got_entropy = prefix_grouped_logprobs(model, prefix, mask, suffix, temperature,
+                                               packed)
     torch.testing.assert_close(got.reshape(P * G, Ls), ref, atol=1e-5, rtol=0)
     torch.testing.assert_close(got_entropy.reshape(P * G, Ls), ref_entropy, atol=1e-5, rtol=0)
 
@@ -52,8 +55,12 @@ def test_long_prefix_equivalence_logprobs_and_gradients(temperature):
     assert_same_grads(grads(model, ref, weights), grads(model, got.reshape(P * G, Ls), weights))
 
 
-def test_shipped_model_on_its_own_padded_samples():
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_sets"])
+def test_shipped_model_on_its_own_padded_samples(packed, monkeypatch):
     model, tok, _ = load_base("addition")
+    layout = prefix_grouper.prefix_grouped_logits
+    monkeypatch.setattr(prefix_grouper, "prefix_grouped_logits",
+                        lambda *args: layout(*args[:4], packed))
     task = AdditionTask(digits=3, min_digits=1, tokenizer=tok, eval_size=0)
     problems = task.sample_prompts(16, torch.Generator().manual_seed(0)).repeat(4)
     ids, mask = task.encode_prompts(problems)
@@ -87,6 +94,21 @@ def test_rows_must_come_in_groups_and_fit_the_context():
         prefix_grouped_logprobs(model, torch.ones(1, 30, dtype=torch.long),
                                 torch.ones(1, 30, dtype=torch.bool),
                                 torch.ones(1, 2, 8, dtype=torch.long))
+
+
+def test_packed_layout_hand_case():
+    """One prompt [pad, a, b] and G = 2 suffixes of 2: positions restart after the prompt's
+    real tokens; a suffix sees the real prompt tokens and its own past, never the other."""
+    pos, mask = prefix_grouper.packed_layout(torch.tensor([[False, True, True]]), 2, 2)
+    assert pos.tolist() == [[0, 0, 1, 2, 3, 2, 3]]
+    expected = torch.tensor([[1, 0, 0, 0, 0, 0, 0],   # padding sees only itself
+                             [0, 1, 0, 0, 0, 0, 0],
+                             [0, 1, 1, 0, 0, 0, 0],
+                             [0, 1, 1, 1, 0, 0, 0],   # suffix 1
+                             [0, 1, 1, 1, 1, 0, 0],
+                             [0, 1, 1, 0, 0, 1, 0],   # suffix 2
+                             [0, 1, 1, 0, 0, 1, 1]], dtype=torch.bool)
+    assert torch.equal(mask[0, 0], expected)
 
 
 def test_analytic_cost_matches_the_card():

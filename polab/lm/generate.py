@@ -81,7 +81,7 @@ class Samples:
 def log_softmax_entropy(logits: torch.Tensor, temperature: float
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """``log softmax(logits / T)`` over the last axis and its entropy (T = 0 counts as 1)."""
-    scaled = logits if temperature == 0 else logits / temperature
+    scaled = logits if temperature in (0, 1) else logits / temperature
     logp_all = torch.log_softmax(scaled.float(), -1)
     return logp_all, -(logp_all.exp() * logp_all).sum(-1)
 
@@ -122,23 +122,32 @@ def sample_token_tempered(logits: torch.Tensor, temperatures: torch.Tensor, temp
 def generate(model: GPT, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor | None = None, *,
              max_new_tokens: int, eos_id: int, pad_id: int, temperature: float = 1.0,
              generator: torch.Generator | None = None, kv_cache: bool = True,
-             force: ForceFn | None = None, temperature_fn: TemperatureFn | None = None
-             ) -> Samples:
+             force: ForceFn | None = None, temperature_fn: TemperatureFn | None = None,
+             num_return_sequences: int = 1) -> Samples:
     """Sample completions for a batch of left-padded prompts; see the module docstring.
 
     ``prompt_mask`` (True on real tokens) may be omitted when no prompt is padded. The
     generator must live on the model's device. ``temperature_fn`` sets each step's per-row
     sampling temperatures (``Samples.temperatures``); it needs ``temperature > 0``.
+    ``num_return_sequences = n`` (Hugging Face's name) samples n completions of every prompt,
+    adjacent: the result has ``B·n`` rows, as if each prompt had been repeated n times (GRPO's
+    groups), and draws the same tokens; with the KV cache each prompt is encoded once and its
+    keys/values are copied n times.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens} must be at least 1")
     if temperature_fn is not None and temperature <= 0:
         raise ValueError(f"temperature_fn needs a base temperature > 0, got {temperature}")
-    B, P = prompt_ids.shape
+    if num_return_sequences < 1:
+        raise ValueError(f"num_return_sequences={num_return_sequences} must be at least 1")
     dev = prompt_ids.device
     if prompt_mask is None:
         prompt_mask = torch.ones_like(prompt_ids, dtype=torch.bool)
     padded = not bool(prompt_mask.all())
+    unique_ids, unique_mask, n = prompt_ids, prompt_mask, num_return_sequences
+    if n > 1:
+        prompt_ids, prompt_mask = (x.repeat_interleave(n, 0) for x in (prompt_ids, prompt_mask))
+    B, P = prompt_ids.shape
     ids = torch.full((B, P + max_new_tokens), pad_id, dtype=torch.long, device=dev)
     ids[:, :P] = prompt_ids
     # generated columns count as real tokens for positions/attention; after a row's <eos> its
@@ -153,8 +162,15 @@ def generate(model: GPT, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor | N
     if temperature_fn is not None:
         temps, sample_logps = (torch.zeros((B, max_new_tokens), device=dev) for _ in range(2))
 
-    cache = model.new_cache(B, P + max_new_tokens) if kv_cache else None
-    logits = model(prompt_ids, prompt_mask if padded else None, cache)[:, -1]
+    cache = None
+    if kv_cache:  # the prompts once, then their keys/values copied n times
+        cache = model.new_cache(len(unique_ids), P if n > 1 else P + max_new_tokens)
+        logits = model(unique_ids, unique_mask if padded else None, cache)[:, -1]
+        if n > 1:
+            cache = cache.repeat_interleave(n, P + max_new_tokens)
+            logits = logits.repeat_interleave(n, 0)
+    else:
+        logits = model(prompt_ids, prompt_mask if padded else None)[:, -1]
     steps = 0
     for t in range(max_new_tokens):  # the one loop: over generation steps
         if temperature_fn is None:
@@ -191,6 +207,15 @@ def generate(model: GPT, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor | N
                    tool_mask[:, n], logprobs[:, n], entropies[:, n], ~alive,
                    None if temps is None else temps[:, n],
                    None if sample_logps is None else sample_logps[:, n])
+
+
+def in_groups(rows: torch.Tensor, size: int) -> bool:
+    """Whether the rows of ``rows`` come in runs of ``size`` identical rows (GRPO's groups:
+    one prompt repeated for its ``size`` completions)."""
+    if size < 1 or len(rows) % size:
+        return False
+    groups = rows.view(-1, size, *rows.shape[1:])
+    return torch.equal(groups, groups[:, :1].expand_as(groups))
 
 
 def completion_logprobs(model: GPT, samples: Samples, temperature: float = 1.0

@@ -69,6 +69,26 @@ class KVCache:
         self.v[layer][:, :, self.length:end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
+    def repeat_interleave(self, repeats: int, max_len: int) -> KVCache:
+        """A cache of ``repeats`` copies of every row, adjacent (row ``i`` becomes rows
+        ``i·repeats … i·repeats + repeats - 1``), with room for ``max_len`` positions: a
+        prompt encoded once continued by ``repeats`` samples (``generate``'s
+        ``num_return_sequences``)."""
+        out = KVCache.__new__(KVCache)
+        out.length = self.length
+        out.k, out.v = ([_repeat_rows(x[:, :, :self.length], repeats, max_len) for x in xs]
+                        for xs in (self.k, self.v))
+        return out
+
+
+def _repeat_rows(x: torch.Tensor, repeats: int, max_len: int) -> torch.Tensor:
+    """``(B·repeats, H, max_len, hd)``: each row of ``x`` ``(B, H, L, hd)`` repeated in place
+    in the first ``L`` positions; the rest allocated, unfilled."""
+    B, H, L, hd = x.shape
+    out = x.new_empty((B, repeats, H, max_len, hd))
+    out[:, :, :, :L] = x[:, None]
+    return out.view(B * repeats, H, max_len, hd)
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, layer: int):

@@ -222,14 +222,27 @@ class AdditionTask(Task):
         """The sums as answer strings (digits reversed with ``reverse``)."""
         return [str(s)[::-1] if self.reverse else str(s) for s in sums.tolist()]
 
+    def _answer_ids(self, sums: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` token ids of the answers, ``<eos>``, then ``<pad>``: the tokenizer's
+        right-padded encoding of ``_answers(sums)`` + ``<eos>``, built from the digits (no
+        strings)."""
+        tok = self.tokenizer
+        width = self.digits + 1  # a sum of two d-digit numbers has at most d + 1 digits
+        n = 1 + (sums[:, None] >= 10 ** torch.arange(1, width, device=sums.device)).sum(1)
+        col = torch.arange(width + 1, device=sums.device)
+        digit = col.expand(len(sums), -1) if self.reverse else n[:, None] - 1 - col
+        digits = _digits(sums, width).gather(1, digit.clamp(0, width - 1))
+        lut = torch.tensor([tok.stoi[str(d)] for d in range(10)], device=sums.device)
+        ids = torch.where(col < n[:, None], lut[digits], tok.pad_id)
+        return torch.where(col == n[:, None], tok.eos_id, ids)[:, :int(n.max()) + 1]
+
     def reward(self, problems: Problems, completion_ids: torch.Tensor) -> torch.Tensor:
         """1.0 where the answer (after the first ``</scratch>`` in the scratchpad variant)
         is exactly ``a + b`` (reversed with ``reverse``) followed by ``<eos>``; the scratchpad
         itself is not graded."""
         tok = self.tokenizer
-        sums = self._answers(problems.data["a"] + problems.data["b"])
-        target, _ = tok.encode_batch(sums, add_bos=False, add_eos=True, padding_side="right",
-                                     device=completion_ids.device)
+        target = self._answer_ids(problems.data["a"] + problems.data["b"]).to(
+            completion_ids.device)
         if self.scratchpad:
             is_close = completion_ids == tok.scratch_close_id
             start = torch.where(is_close.any(1), is_close.int().argmax(1) + 1, -1)

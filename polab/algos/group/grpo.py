@@ -8,8 +8,9 @@ One ``step()``, top to bottom:
 
 1. GROUPS — ``build_groups``: ``num_prompts`` problems (fresh from the task, or drawn from a
    fixed pool of ``num_train_prompts``), each repeated ``G = num_generations`` times;
-2. ROLLOUT — ``rollout``: one batched, KV-cached sampling pass at ``temperature``, keeping
-   every token's log-prob (the "old" policy of the ratio) and the entropy it was drawn from;
+2. ROLLOUT — ``rollout``: one batched, KV-cached sampling pass at ``temperature`` (each
+   prompt encoded once for its G completions), keeping every token's log-prob (the "old"
+   policy of the ratio) and the entropy it was drawn from;
 3. REWARDS — ``compute_rewards``: the task's verifiable reward (1 = right answer + EOS),
    plus DAPO's soft overlong penalty (eq. 13) when ``overlong_penalty_factor > 0``; with
    ``dynamic_sampling`` steps 1-3 repeat (``collect``) until the batch holds only groups whose
@@ -71,7 +72,7 @@ from polab.config import param
 from polab.core.advantages import group_advantages
 from polab.core.algorithm import Algorithm
 from polab.lm.evaluate import evaluate
-from polab.lm.generate import Samples, completion_logprobs, generate
+from polab.lm.generate import Samples, completion_logprobs, generate, in_groups
 from polab.lm.model import GPT
 from polab.lm.pretrain import load_base
 from polab.lm.tasks import Problems, Task
@@ -156,7 +157,7 @@ class GRPO(Algorithm):
             self.ref_model.requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.learning_rate,
                                            betas=(c.adam_beta1, c.adam_beta2),
-                                           weight_decay=c.weight_decay)
+                                           weight_decay=c.weight_decay, foreach=True)
         self.train_seconds = self.train_cpu_seconds = 0.0
         self.last_batch: GroupBatch | None = None
 
@@ -173,12 +174,17 @@ class GRPO(Algorithm):
         return self.pool.select(ids), ids
 
     def rollout(self, problems: Problems) -> Samples:
-        """Sample one completion per row at ``temperature`` (the policy in eval mode)."""
+        """Sample one completion per row at ``temperature`` (the policy in eval mode); when
+        the rows are groups of G copies of one prompt, each prompt is encoded once
+        (``num_return_sequences``: same tokens, less compute)."""
         ids, mask = self.task.encode_prompts(problems, self.device)
+        G = self.config.num_generations
+        n = G if G > 1 and in_groups(ids, G) and in_groups(mask, G) else 1
         self.model.eval()
-        out = generate(self.model, ids, mask, max_new_tokens=self.max_new_tokens,
+        out = generate(self.model, ids[::n], mask[::n], max_new_tokens=self.max_new_tokens,
                        eos_id=self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id,
-                       temperature=self.config.temperature, generator=self.sample_generator)
+                       temperature=self.config.temperature, generator=self.sample_generator,
+                       num_return_sequences=n)
         self.model.train()
         return out
 
