@@ -164,7 +164,8 @@ class ClassicControl(BatchedEnv):
         states, observations = self._fresh(len(ended))
         self.state.index_copy_(0, ended, states)
         self.elapsed.index_fill_(0, ended, 0)
-        return final_obs.index_copy(0, ended, observations)
+        # an observation that is the state is copied whole; cos/sin ones are patched
+        return final_obs.index_copy(0, ended, observations) if self.angles else self._observe()
 
     def get_state(self) -> torch.Tensor:
         """A copy of the physical state ``(N, D)`` (gymnasium's ``env.unwrapped.state`` rows)."""
