@@ -141,8 +141,9 @@ class ClassicControl(BatchedEnv):
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                   torch.Tensor, dict[str, Any]]:
-        action = torch.as_tensor(action, device=self.device).detach()
-        reward, terminated = self._advance(action)
+        if not isinstance(action, torch.Tensor) or action.device != self.device:
+            action = torch.as_tensor(action, device=self.device)
+        reward, terminated = self._advance(action.detach() if action.requires_grad else action)
         truncated = self.elapsed.add_(1).ge(self._time_limit)  # gymnasium's TimeLimit
         final_obs = self._observe()
         obs = self._restart(terminated | truncated, final_obs)
@@ -158,7 +159,7 @@ class ClassicControl(BatchedEnv):
             return torch.where(done[:, None], observations, final_obs)
         # CPU: the ended copies' indices (their count is free to get here) and index_copy,
         # several times faster than masked ops at large N
-        ended = done.nonzero().squeeze(1)
+        ended = done.nonzero().view(-1)
         if not len(ended):
             return final_obs.clone()
         states, observations = self._fresh(len(ended))
