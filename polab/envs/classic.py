@@ -67,11 +67,12 @@ class ClassicControl(BatchedEnv):
                                                                device=self.device) - low
         self.state = torch.zeros((num_envs, len(self.reset_low)), dtype=dtype, device=self.device)
         self._views: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None = None
-        self.elapsed = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
-        self._time_limit = torch.tensor(self.max_episode_steps, dtype=torch.int32,
-                                        device=self.device)
+        # gymnasium's TimeLimit without a per-step counter update: a copy is truncated at the
+        # step count `_steps` equal to its `_deadline` (set when it starts)
+        self._steps = 0
+        self._deadline = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self._pool_rows = num_envs * max(1, min(64, 65536 // num_envs))
-        self._pool: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pool: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._pool_next = 0
         # how `step` restarts ended copies: without a host sync off the CPU (see `_restart`)
         self.sync_free_reset = self.device.type != "cpu"
@@ -88,7 +89,7 @@ class ClassicControl(BatchedEnv):
     def _observe_rows(self, state: torch.Tensor) -> torch.Tensor:
         """The observations ``(k, obs_dim)`` of the states ``(k, D)``, as a new tensor."""
         if not self.angles:
-            return state.clone(memory_format=torch.contiguous_format)
+            return state.clone()  # the state is contiguous, and so is its clone
         # column by column into a new tensor: ops on 1-D columns are fast, ops on (k, 2)
         # slices and torch.cat of narrow tensors take a slow path at large k
         obs = torch.empty((len(state), self.obs_dim), dtype=state.dtype, device=state.device)
@@ -104,6 +105,11 @@ class ClassicControl(BatchedEnv):
     def _observe(self) -> torch.Tensor:
         """The observation ``(N, obs_dim)`` of the current state, as a new tensor."""
         return self._observe_rows(self.state)
+
+    @property
+    def elapsed(self) -> torch.Tensor:
+        """Steps since each copy's episode started ``(N,)`` (gymnasium's ``TimeLimit``)."""
+        return self._steps + self.max_episode_steps - self._deadline
 
     def _make_views(self, state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The views of ``state`` that ``_advance`` works on: its columns (first), ..."""
@@ -121,21 +127,24 @@ class ClassicControl(BatchedEnv):
                        device=self.device, dtype=self.dtype)
         return u.mul_(self._reset_width).add_(self._reset_low)
 
-    def _fresh(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next ``count`` start states of the pool and their observations (the pool is
-        redrawn, ``_pool_rows`` at once, when fewer than ``count`` are left)."""
+    def _fresh(self, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next ``count`` start states of the pool and, for an observation that is not
+        the state, their observations (the pool is redrawn, ``_pool_rows`` at once, when
+        fewer than ``count`` are left)."""
         if self._pool is None or self._pool_next + count > self._pool_rows:
             states = self._draw(self._pool_rows)
-            self._pool, self._pool_next = (states, self._observe_rows(states)), 0
+            self._pool = (states, self._observe_rows(states) if self.angles else None)
+            self._pool_next = 0
         rows = slice(self._pool_next, self._pool_next + count)
         self._pool_next += count
-        return self._pool[0][rows], self._pool[1][rows]
+        states, observations = self._pool
+        return states[rows], None if observations is None else observations[rows]
 
     def reset(self, seed: int | None = None) -> torch.Tensor:
         if seed is not None:
             self.generator.manual_seed(seed)
         self.state.copy_(self._draw(self.num_envs))  # in place: the column views stay valid
-        self.elapsed.zero_()
+        self._deadline.fill_(self._steps + self.max_episode_steps)
         self._pool = None  # drawn when first needed, after this reset's draws
         return self._observe()
 
@@ -144,7 +153,8 @@ class ClassicControl(BatchedEnv):
         if not isinstance(action, torch.Tensor) or action.device != self.device:
             action = torch.as_tensor(action, device=self.device)
         reward, terminated = self._advance(action.detach() if action.requires_grad else action)
-        truncated = self.elapsed.add_(1).ge(self._time_limit)  # gymnasium's TimeLimit
+        self._steps += 1
+        truncated = self._deadline.eq(self._steps)  # gymnasium's TimeLimit
         final_obs = self._observe()
         obs = self._restart(terminated | truncated, final_obs)
         return obs, reward, terminated, truncated, {"final_obs": final_obs}
@@ -155,8 +165,9 @@ class ClassicControl(BatchedEnv):
         if self.sync_free_reset:  # accelerator: a pool row for every copy, kept where done
             states, observations = self._fresh(self.num_envs)
             self.state.copy_(torch.where(done[:, None], states, self.state))
-            self.elapsed.masked_fill_(done, 0)
-            return torch.where(done[:, None], observations, final_obs)
+            self._deadline.masked_fill_(done, self._steps + self.max_episode_steps)
+            return (torch.where(done[:, None], observations, final_obs) if self.angles
+                    else self._observe())
         # CPU: the ended copies' indices (their count is free to get here) and index_copy,
         # several times faster than masked ops at large N
         ended = done.nonzero().view(-1)
@@ -164,7 +175,7 @@ class ClassicControl(BatchedEnv):
             return final_obs.clone()
         states, observations = self._fresh(len(ended))
         self.state.index_copy_(0, ended, states)
-        self.elapsed.index_fill_(0, ended, 0)
+        self._deadline.index_fill_(0, ended, self._steps + self.max_episode_steps)
         # an observation that is the state is copied whole; cos/sin ones are patched
         return final_obs.index_copy(0, ended, observations) if self.angles else self._observe()
 
@@ -225,22 +236,26 @@ class CartPole(ClassicControl):
         # comparisons with 0-dim tensors skip the conversion of a Python number (~1 µs)
         self._x_threshold, self._theta_threshold = (tensor(self.x_threshold),
                                                     tensor(self.theta_threshold_radians))
+        # cosθ, sinθ, θ̇², temp, the denominator, θ̈: work space reused every step (out=)
+        self._work = torch.empty((6, num_envs), dtype=dtype, device=self.device).unbind(0)
 
     def _advance(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # The hot loop of benchmarks/envs.py: 19 fused (addcmul, alpha=) and in-place ops on
-        # one-dimensional column views of the state (2-D views of width 2 take a slow path),
-        # each line one of gymnasium's equations.
+        # The hot loop of benchmarks/envs.py: 19 fused (addcmul, alpha=, out=) and in-place
+        # ops on one-dimensional column views of the state (2-D views of width 2 take a slow
+        # path), each line one of gymnasium's equations.
         x, x_dot, theta, theta_dot = self._state_views()
+        costheta, sintheta, square, temp, denom, thetaacc = self._work
         mt, pml, g = self.total_mass, self.polemass_length, self.gravity
-        costheta, sintheta = torch.cos(theta), torch.sin(theta)
+        torch.cos(theta, out=costheta)
+        torch.sin(theta, out=sintheta)
         # temp = (force + polemass_length θ̇² sinθ) / total_mass, force = ±force_mag
-        temp = self._force_over_mass.index_select(0, self._discrete(action))
-        temp.addcmul_(theta_dot * theta_dot, sintheta, value=pml / mt)
+        torch.index_select(self._force_over_mass, 0, self._discrete(action), out=temp)
+        temp.addcmul_(torch.mul(theta_dot, theta_dot, out=square), sintheta, value=pml / mt)
         # thetaacc = (g sinθ - cosθ temp) / (length (4/3 - masspole cos²θ / total_mass)),
         # numerator and denominator divided by g
-        denom = torch.addcmul(self._four_thirds_length_over_g, costheta, costheta,
-                              value=-self.length * self.masspole / (mt * g))
-        thetaacc = torch.addcmul(sintheta, costheta, temp, value=-1.0 / g).div_(denom)
+        torch.addcmul(self._four_thirds_length_over_g, costheta, costheta,
+                      value=-self.length * self.masspole / (mt * g), out=denom)
+        torch.addcmul(sintheta, costheta, temp, value=-1.0 / g, out=thetaacc).div_(denom)
         # xacc = temp - polemass_length thetaacc cosθ / total_mass
         xacc = temp.addcmul_(thetaacc, costheta, value=-pml / mt)
         # Euler: every update uses the derivatives at the old state
