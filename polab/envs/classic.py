@@ -31,7 +31,7 @@ from polab.envs.base import BatchedEnv
 
 
 class ClassicControl(BatchedEnv):
-    """Shared machinery: the state ``(N, D)``, a step counter for the time limit, and
+    """Shared machinery: the state ``(N, D)``, a deadline per copy for the time limit, and
     same-step auto-reset to a state drawn uniformly from ``[reset_low, reset_high]``.
 
     A subclass sets the spaces and reset box and implements ``_advance`` (the dynamics,
@@ -41,8 +41,9 @@ class ClassicControl(BatchedEnv):
 
     The step is a short run of fused tensor operations (one CPU op costs ~1 µs of dispatch
     whatever ``N``, so at N ≤ 1024 their count *is* the speed): the physics updates
-    ``self.state`` in place through column views made once, and auto-reset states come from a
-    pool drawn in bulk (``_fresh``), ``N · K`` rows with ``K = clip(65536 // N, 1, 64)``, so
+    ``self.state`` in place through column views made once per ``reset``, and auto-reset
+    states come from a pool drawn in bulk (``_fresh``), ``N · K`` rows with
+    ``K = clip(65536 // N, 1, 64)``, so
     ``torch.rand`` runs once every many steps instead of every step; the pool is drawn from
     ``self.generator`` after ``reset``'s own draws, so the same seed gives the same numbers.
     """
@@ -65,12 +66,10 @@ class ClassicControl(BatchedEnv):
         low = torch.tensor(self.reset_low, dtype=dtype, device=self.device)
         self._reset_low, self._reset_width = low, torch.tensor(self.reset_high, dtype=dtype,
                                                                device=self.device) - low
-        self.state = torch.zeros((num_envs, len(self.reset_low)), dtype=dtype, device=self.device)
         self._views: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None = None
         # gymnasium's TimeLimit without a per-step counter update: a copy is truncated at the
         # step count `_steps` equal to its `_deadline` (set when it starts)
         self._steps = 0
-        self._deadline = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self._pool_rows = num_envs * max(1, min(64, 65536 // num_envs))
         self._pool: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._pool_next = 0
@@ -112,7 +111,8 @@ class ClassicControl(BatchedEnv):
         return self._steps + self.max_episode_steps - self._deadline
 
     def _make_views(self, state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The views of ``state`` that ``_advance`` works on: its columns (first), ..."""
+        """The views of ``state`` that ``_advance`` works on, its ``D`` columns first (which
+        ``_observe_rows`` reads)."""
         return state.unbind(1)
 
     def _state_views(self) -> tuple[torch.Tensor, ...]:
@@ -143,8 +143,11 @@ class ClassicControl(BatchedEnv):
     def reset(self, seed: int | None = None) -> torch.Tensor:
         if seed is not None:
             self.generator.manual_seed(seed)
-        self.state.copy_(self._draw(self.num_envs))  # in place: the column views stay valid
-        self._deadline.fill_(self._steps + self.max_episode_steps)
+        # new tensors (made outside torch.inference_mode even if earlier steps ran inside it;
+        # `_state_views` remakes the views of a new state)
+        self.state = self._draw(self.num_envs)
+        self._deadline = torch.full((self.num_envs,), self._steps + self.max_episode_steps,
+                                    dtype=torch.int64, device=self.device)
         self._pool = None  # drawn when first needed, after this reset's draws
         return self._observe()
 
