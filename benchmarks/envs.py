@@ -25,7 +25,8 @@ per second (N times the batched calls per second). NumPy is single-threaded, so 
 ``--threads 1`` by default: a like-for-like comparison on a shared CPU. The header gives the
 machine and its load average; the last lines give issue 19's goals, each ``met`` or ``NOT met``
 as computed from the cells above (CartPole ≥ numpy-vec at every N ≥ 256 and ≥ 2x at every
-N ≥ 8192; every environment ≥ 50x SyncVectorEnv at every measured N ≥ 1024).
+N ≥ 8192; every environment ≥ 50x SyncVectorEnv at every measured N ≥ 1024; with
+``--device cuda``, ≥ 10^8 CartPole steps/s at N = 65536).
 """
 
 from __future__ import annotations
@@ -115,10 +116,12 @@ def load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def verdicts(ratios: dict[str, dict[int, dict[str, float]]]) -> list[str]:
+def verdicts(ratios: dict[str, dict[int, dict[str, float]]],
+             cartpole_gpu: float | None = None) -> list[str]:
     """Issue 19's goals as lines ``goal ...: met`` / ``NOT met`` from the measured ratios
-    ``ratios[env][N][impl]`` (polab's rate over ``impl``'s); a goal with no cell to judge it
-    (a size or an implementation left out) says so."""
+    ``ratios[env][N][impl]`` (polab's rate over ``impl``'s) and, on a GPU, polab's CartPole
+    steps/s at N = 65536; a goal with no cell to judge it (a size or an implementation left
+    out) says so."""
     def judge(goal: str, env: str, impl: str, least_n: int, least_ratio: float) -> str:
         cells = {n: r[impl] for n, r in ratios.get(env, {}).items() if n >= least_n and impl in r}
         if not cells:
@@ -134,6 +137,10 @@ def verdicts(ratios: dict[str, dict[int, dict[str, float]]]) -> list[str]:
                         8192, 2.0)]
     lines += [judge(f"{env} >= 50x SyncVectorEnv at N >= 1024", env, "sync", 1024, 50.0)
               for env in ratios]
+    if cartpole_gpu is not None:
+        met = "met" if cartpole_gpu >= 1e8 else "NOT met"
+        lines.append(f"goal CartPole >= 1e8 steps/s at N = 65536 on the GPU: {met} "
+                     f"({fmt(cartpole_gpu)})")
     return lines
 
 
@@ -160,6 +167,7 @@ def main() -> None:
           f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average "
           f"{load()}; median of {args.repeats} interleaved runs x {args.seconds:g} s")
     ratios: dict[str, dict[int, dict[str, float]]] = {}
+    cartpole_gpu: float | None = None
     for env_name in args.envs:
         impls = ["polab"] + (["numpy-vec"] if has_numpy_vec(env_name) else []) \
             + ([] if args.skip_sync else ["sync"])
@@ -184,8 +192,10 @@ def main() -> None:
                 print(row, flush=True)
                 ratios.setdefault(env_name, {})[n] = {k: rate["polab"] / rate[k]
                                                        for k in rate if k != "polab"}
+                if env_name == "CartPole-v1" and n == 65536 and device.type == "cuda":
+                    cartpole_gpu = rate["polab"]
     print(f"\nload average at the end {load()}")
-    print("\n".join(verdicts(ratios)))
+    print("\n".join(verdicts(ratios, cartpole_gpu)))
 
 
 if __name__ == "__main__":
