@@ -1,13 +1,15 @@
 """Steps per second of the four classic environments: polab's batched torch envs vs
 gymnasium's vector envs.
 
-    python benchmarks/envs.py                                  # CartPole, N = 1 … 65536
-    python benchmarks/envs.py --envs CartPole-v1 Acrobot-v1 Pendulum-v1 MountainCarContinuous-v0
+    python benchmarks/envs.py                        # all four environments, N = 1 … 65536
+    python benchmarks/envs.py --envs CartPole-v1      # one of them (split long runs this way)
     python benchmarks/envs.py --device cuda --sizes 1 1024 8192 65536 --seconds 2
 
-Up to three implementations step N copies with random actions sampled inside the timed loop
-(polab: ``torch.randint`` / ``torch.rand`` on its device, gymnasium: NumPy's generator),
-same-step auto-reset where the implementation offers it:
+Up to three implementations step N copies with uniformly random actions, same-step auto-reset
+where the implementation offers it. The actions are drawn before timing (a cycle of
+``ACTION_BATCHES`` batches: polab's with ``torch.randint`` / ``torch.rand`` on its device,
+gymnasium's with NumPy's generator), so a cell measures the environment's step alone, not the
+speed of a random number generator:
 
 * ``polab``: ``polab.envs.make("CartPole-v1", N)``, torch tensors on ``--device``;
 * ``numpy-vec``: ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``, the
@@ -17,14 +19,21 @@ same-step auto-reset where the implementation offers it:
   single environments (``SyncVectorEnv``, same-step auto-reset), up to ``--sync-max`` copies
   (building 65536 gymnasium environments takes minutes).
 
-Each cell is the median over ``--repeats`` interleaved runs of ``--seconds`` each, in env
-steps per second (N times the batched calls per second). NumPy is single-threaded, so torch
-runs on ``--threads 1`` by default: a like-for-like comparison on a shared CPU.
+Each cell is the median over ``--repeats`` interleaved runs of ``--seconds`` each (polab,
+numpy-vec, sync, polab, ... so that load from other processes hits all alike), in env steps
+per second (N times the batched calls per second). NumPy is single-threaded, so torch runs on
+``--threads 1`` by default: a like-for-like comparison on a shared CPU. The header gives the
+machine and its load average; the last lines give issue 19's goals, each ``met`` or ``NOT met``
+as computed from the cells above (CartPole ≥ numpy-vec at every N ≥ 256 and ≥ 2x at every
+N ≥ 8192; every environment ≥ 50x SyncVectorEnv at every measured N ≥ 1024; with
+``--device cuda``, ≥ 10^8 CartPole steps/s at N = 65536).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import platform
 import statistics
 import time
@@ -38,6 +47,7 @@ from gymnasium.vector import AutoresetMode
 from polab.envs import make
 
 ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0")
+ACTION_BATCHES = 16
 
 
 def polab_stepper(name: str, n: int, device: torch.device) -> Callable[[], None]:
@@ -45,17 +55,16 @@ def polab_stepper(name: str, n: int, device: torch.device) -> Callable[[], None]
     gen = torch.Generator(device).manual_seed(1)
     space = env.single_action_space
     if isinstance(space, gym.spaces.Discrete):
-        def action() -> torch.Tensor:
-            return torch.randint(0, int(space.n), (n,), generator=gen, device=device)
+        actions = torch.randint(0, int(space.n), (ACTION_BATCHES, n), generator=gen,
+                                device=device)
     else:
-        low = torch.as_tensor(space.low, device=device)
-        width = torch.as_tensor(space.high - space.low, device=device)
-
-        def action() -> torch.Tensor:
-            return torch.rand((n, *space.shape), generator=gen, device=device) * width + low
+        low, high = (torch.as_tensor(bound, device=device) for bound in (space.low, space.high))
+        actions = torch.rand((ACTION_BATCHES, n, *space.shape), generator=gen,
+                             device=device) * (high - low) + low
+    batches = itertools.cycle(actions.unbind(0))
 
     def step() -> None:
-        env.step(action())
+        env.step(next(batches))
     return step
 
 
@@ -66,11 +75,14 @@ def gym_stepper(name: str, n: int, mode: str) -> Callable[[], None]:
     rng = np.random.default_rng(1)
     space = env.single_action_space
     if isinstance(space, gym.spaces.Discrete):
-        def step() -> None:
-            env.step(rng.integers(0, int(space.n), n))
+        actions = rng.integers(0, int(space.n), (ACTION_BATCHES, n))
     else:
-        def step() -> None:
-            env.step(rng.uniform(space.low, space.high, (n, *space.shape)).astype(np.float32))
+        actions = rng.uniform(space.low, space.high,
+                              (ACTION_BATCHES, n, *space.shape)).astype(np.float32)
+    batches = itertools.cycle(list(actions))
+
+    def step() -> None:
+        env.step(next(batches))
     return step
 
 
@@ -100,10 +112,42 @@ def fmt(rate: float) -> str:
     return f"{rate:.0f}"
 
 
+def load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def verdicts(ratios: dict[str, dict[int, dict[str, float]]],
+             cartpole_gpu: float | None = None) -> list[str]:
+    """Issue 19's goals as lines ``goal ...: met`` / ``NOT met`` from the measured ratios
+    ``ratios[env][N][impl]`` (polab's rate over ``impl``'s) and, on a GPU, polab's CartPole
+    steps/s at N = 65536; a goal with no cell to judge it (a size or an implementation left
+    out) says so."""
+    def judge(goal: str, env: str, impl: str, least_n: int, least_ratio: float) -> str:
+        cells = {n: r[impl] for n, r in ratios.get(env, {}).items() if n >= least_n and impl in r}
+        if not cells:
+            return f"goal {goal}: not measured"
+        worst = min(cells, key=cells.get)
+        met = "met" if cells[worst] >= least_ratio else "NOT met"
+        return f"goal {goal}: {met} (lowest {cells[worst]:.2f}x at N = {worst})"
+
+    lines = []
+    if "CartPole-v1" in ratios:
+        lines += [judge("CartPole >= numpy-vec at N >= 256", "CartPole-v1", "numpy-vec", 256, 1.0),
+                  judge("CartPole >= 2x numpy-vec at N >= 8192", "CartPole-v1", "numpy-vec",
+                        8192, 2.0)]
+    lines += [judge(f"{env} >= 50x SyncVectorEnv at N >= 1024", env, "sync", 1024, 50.0)
+              for env in ratios]
+    if cartpole_gpu is not None:
+        met = "met" if cartpole_gpu >= 1e8 else "NOT met"
+        lines.append(f"goal CartPole >= 1e8 steps/s at N = 65536 on the GPU: {met} "
+                     f"({fmt(cartpole_gpu)})")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", default=["CartPole-v1"], choices=ENVS,
-                        help="environments (default CartPole-v1)")
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=ENVS,
+                        help="environments (default all four)")
     parser.add_argument("--device", default="cpu", help="torch device for polab (cpu, cuda, ...)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 256, 1024, 8192, 65536],
                         help="numbers of environment copies N")
@@ -120,7 +164,10 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(f"device {device} ({name or platform.machine()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads, gymnasium {gym.__version__}, "
-          f"numpy {np.__version__}; median of {args.repeats} x {args.seconds:g} s")
+          f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average "
+          f"{load()}; median of {args.repeats} interleaved runs x {args.seconds:g} s")
+    ratios: dict[str, dict[int, dict[str, float]]] = {}
+    cartpole_gpu: float | None = None
     for env_name in args.envs:
         impls = ["polab"] + (["numpy-vec"] if has_numpy_vec(env_name) else []) \
             + ([] if args.skip_sync else ["sync"])
@@ -143,6 +190,12 @@ def main() -> None:
                 row += "".join(f" {rate['polab'] / rate[k]:>11.2f}x" if k in rate
                                else f" {'—':>12}" for k in impls[1:])
                 print(row, flush=True)
+                ratios.setdefault(env_name, {})[n] = {k: rate["polab"] / rate[k]
+                                                       for k in rate if k != "polab"}
+                if env_name == "CartPole-v1" and n == 65536 and device.type == "cuda":
+                    cartpole_gpu = rate["polab"]
+    print(f"\nload average at the end {load()}")
+    print("\n".join(verdicts(ratios, cartpole_gpu)))
 
 
 if __name__ == "__main__":

@@ -299,3 +299,35 @@ def test_pendulum_physics_per_copy_matches_one_setting_each():
         Pendulum(2, gain=torch.ones(3))
     with pytest.raises(ValueError, match="no parameter 'friction'"):
         batch.set_physics(friction=0.1)
+
+
+def test_auto_reset_states_come_from_the_reset_box_across_pool_refills():
+    """One CartPole copy through ~180 episodes: the pool of start states (64 rows for N = 1)
+    is redrawn twice, and every new episode starts inside gymnasium's reset box."""
+    env = make("CartPole-v1", 1, seed=0, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    starts = 0
+    for _ in range(4000):
+        obs, _, terminated, truncated, _ = env.step(torch.randint(0, env.action_dim, (1,),
+                                                                  generator=gen))
+        if terminated | truncated:
+            starts += 1
+            assert (env.get_state().abs() <= 0.05).all() and (env.elapsed == 0).all()
+            assert torch.equal(obs, env._observe())
+    assert starts > 2 * 64
+
+
+@pytest.mark.parametrize("name", [*ENVS, "PointMass-v0"])
+def test_reset_and_step_outside_inference_mode_after_steps_inside_it(name):
+    """Offline datasets are collected under ``torch.inference_mode``; the same env is reset
+    and stepped outside it afterwards."""
+    env = make(name, 4, seed=0)
+    action = (torch.zeros(4, dtype=torch.long) if env.is_discrete
+              else torch.zeros(4, env.action_dim))
+    with torch.inference_mode():
+        for _ in range(30):
+            env.step(action)
+    env.reset(seed=1)
+    for _ in range(30):
+        obs, *_ = env.step(action)
+    assert not obs.is_inference()

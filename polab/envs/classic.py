@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -30,15 +31,26 @@ from polab.envs.base import BatchedEnv
 
 
 class ClassicControl(BatchedEnv):
-    """Shared machinery: the state ``(N, D)``, a step counter for the time limit, and
+    """Shared machinery: the state ``(N, D)``, a deadline per copy for the time limit, and
     same-step auto-reset to a state drawn uniformly from ``[reset_low, reset_high]``.
 
     A subclass sets the spaces and reset box and implements ``_advance`` (the dynamics,
-    updating ``self.state`` and returning ``(reward, terminated)``) and ``_observe``.
+    updating ``self.state`` and returning ``(reward, terminated)``); its observation is the
+    state, or, with ``angles = k``, the cosine and sine of each of the first ``k`` state
+    variables followed by the others (Acrobot, Pendulum).
+
+    The step is a short run of fused tensor operations (one CPU op costs ~1 µs of dispatch
+    whatever ``N``, so at N ≤ 1024 their count *is* the speed): the physics updates
+    ``self.state`` in place through column views made once per ``reset``, and auto-reset
+    states come from a pool drawn in bulk (``_fresh``), ``N · K`` rows with
+    ``K = clip(65536 // N, 1, 64)``, so
+    ``torch.rand`` runs once every many steps instead of every step; the pool is drawn from
+    ``self.generator`` after ``reset``'s own draws, so the same seed gives the same numbers.
     """
 
     reset_low: tuple[float, ...]
     reset_high: tuple[float, ...]
+    angles: int = 0
 
     def __init__(self, num_envs: int, device: str | torch.device | None = None,
                  seed: int | None = None, dtype: torch.dtype = torch.float32):
@@ -54,7 +66,13 @@ class ClassicControl(BatchedEnv):
         low = torch.tensor(self.reset_low, dtype=dtype, device=self.device)
         self._reset_low, self._reset_width = low, torch.tensor(self.reset_high, dtype=dtype,
                                                                device=self.device) - low
-        self.elapsed = torch.zeros(num_envs, dtype=torch.int32, device=self.device)
+        self._views: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None = None
+        # gymnasium's TimeLimit without a per-step counter update: a copy is truncated at the
+        # step count `_steps` equal to its `_deadline` (set when it starts)
+        self._steps = 0
+        self._pool_rows = num_envs * max(1, min(64, 65536 // num_envs))
+        self._pool: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self._pool_next = 0
         # how `step` restarts ended copies: without a host sync off the CPU (see `_restart`)
         self.sync_free_reset = self.device.type != "cpu"
         self.reset(seed)
@@ -65,48 +83,104 @@ class ClassicControl(BatchedEnv):
         """Apply gymnasium's ``step`` equations to ``self.state``; return (reward, terminated)."""
         raise NotImplementedError
 
-    def _observe(self) -> torch.Tensor:
-        """The observation ``(N, obs_dim)`` of the current state, as a new tensor."""
-        return self.state.clone()
-
     # --- shared ------------------------------------------------------------------------
 
-    def _initial_state(self, count: int) -> torch.Tensor:
+    def _observe_rows(self, state: torch.Tensor) -> torch.Tensor:
+        """The observations ``(k, obs_dim)`` of the states ``(k, D)``, as a new tensor."""
+        if not self.angles:
+            return state.clone()  # the state is contiguous, and so is its clone
+        # column by column into a new tensor: ops on 1-D columns are fast, ops on (k, 2)
+        # slices and torch.cat of narrow tensors take a slow path at large k
+        obs = torch.empty((len(state), self.obs_dim), dtype=state.dtype, device=state.device)
+        out, columns = obs.unbind(1), (self._state_views() if state is self.state
+                                       else state.unbind(1))
+        for i in range(self.angles):
+            torch.cos(columns[i], out=out[2 * i])
+            torch.sin(columns[i], out=out[2 * i + 1])
+        for i in range(self.angles, state.shape[1]):
+            out[self.angles + i].copy_(columns[i])
+        return obs
+
+    def _observe(self) -> torch.Tensor:
+        """The observation ``(N, obs_dim)`` of the current state, as a new tensor."""
+        return self._observe_rows(self.state)
+
+    @property
+    def elapsed(self) -> torch.Tensor:
+        """Steps since each copy's episode started ``(N,)`` (gymnasium's ``TimeLimit``)."""
+        return self._steps + self.max_episode_steps - self._deadline
+
+    def _make_views(self, state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The views of ``state`` that ``_advance`` works on, its ``D`` columns first (which
+        ``_observe_rows`` reads)."""
+        return state.unbind(1)
+
+    def _state_views(self) -> tuple[torch.Tensor, ...]:
+        """``_make_views(self.state)``, made once per state tensor (a view costs ~1 µs)."""
+        if self._views is None or self._views[0] is not self.state:
+            self._views = (self.state, self._make_views(self.state))
+        return self._views[1]
+
+    def _draw(self, count: int) -> torch.Tensor:
         """``count`` draws of ``uniform(reset_low, reset_high)``, gymnasium's reset rule."""
         u = torch.rand((count, len(self.reset_low)), generator=self.generator,
                        device=self.device, dtype=self.dtype)
         return u.mul_(self._reset_width).add_(self._reset_low)
 
+    def _fresh(self, count: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next ``count`` start states of the pool and, for an observation that is not
+        the state, their observations (the pool is redrawn, ``_pool_rows`` at once, when
+        fewer than ``count`` are left)."""
+        if self._pool is None or self._pool_next + count > self._pool_rows:
+            states = self._draw(self._pool_rows)
+            self._pool = (states, self._observe_rows(states) if self.angles else None)
+            self._pool_next = 0
+        rows = slice(self._pool_next, self._pool_next + count)
+        self._pool_next += count
+        states, observations = self._pool
+        return states[rows], None if observations is None else observations[rows]
+
     def reset(self, seed: int | None = None) -> torch.Tensor:
         if seed is not None:
             self.generator.manual_seed(seed)
-        self.state = self._initial_state(self.num_envs)
-        self.elapsed.zero_()
+        # new tensors (made outside torch.inference_mode even if earlier steps ran inside it;
+        # `_state_views` remakes the views of a new state)
+        self.state = self._draw(self.num_envs)
+        self._deadline = torch.full((self.num_envs,), self._steps + self.max_episode_steps,
+                                    dtype=torch.int64, device=self.device)
+        self._pool = None  # drawn when first needed, after this reset's draws
         return self._observe()
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                   torch.Tensor, dict[str, Any]]:
-        action = torch.as_tensor(action, device=self.device).detach()
-        reward, terminated = self._advance(action)
-        self.elapsed += 1
-        truncated = self.elapsed >= self.max_episode_steps  # gymnasium's TimeLimit
+        if not isinstance(action, torch.Tensor) or action.device != self.device:
+            action = torch.as_tensor(action, device=self.device)
+        reward, terminated = self._advance(action.detach() if action.requires_grad else action)
+        self._steps += 1
+        truncated = self._deadline.eq(self._steps)  # gymnasium's TimeLimit
         final_obs = self._observe()
-        self._restart(terminated | truncated)
-        return self._observe(), reward, terminated, truncated, {"final_obs": final_obs}
+        obs = self._restart(terminated | truncated, final_obs)
+        return obs, reward, terminated, truncated, {"final_obs": final_obs}
 
-    def _restart(self, done: torch.Tensor) -> None:
-        """Same-step auto-reset of the copies in ``done``."""
-        if self.sync_free_reset:  # accelerator: draw for every copy, keep the draws where done
-            fresh = self._initial_state(self.num_envs)
-            self.state = torch.where(done[:, None], fresh, self.state)
-            self.elapsed.masked_fill_(done, 0)
-        else:
-            # CPU: draw only for the ended copies; indexing needs their count, free to get
-            # here, and torch's CPU generator is slow enough (~6 ns a number) to matter.
-            ended = done.nonzero().squeeze(1)
-            if len(ended):
-                self.state[ended] = self._initial_state(len(ended))
-                self.elapsed[ended] = 0
+    def _restart(self, done: torch.Tensor, final_obs: torch.Tensor) -> torch.Tensor:
+        """Same-step auto-reset of the copies in ``done``; returns the new observations (a new
+        tensor: ``final_obs`` with the ended rows replaced)."""
+        if self.sync_free_reset:  # accelerator: a pool row for every copy, kept where done
+            states, observations = self._fresh(self.num_envs)
+            self.state.copy_(torch.where(done[:, None], states, self.state))
+            self._deadline.masked_fill_(done, self._steps + self.max_episode_steps)
+            return (torch.where(done[:, None], observations, final_obs) if self.angles
+                    else self._observe())
+        # CPU: the ended copies' indices (their count is free to get here) and index_copy,
+        # several times faster than masked ops at large N
+        ended = done.nonzero().view(-1)
+        if not len(ended):
+            return final_obs.clone()
+        states, observations = self._fresh(len(ended))
+        self.state.index_copy_(0, ended, states)
+        self._deadline.index_fill_(0, ended, self._steps + self.max_episode_steps)
+        # an observation that is the state is copied whole; cos/sin ones are patched
+        return final_obs.index_copy(0, ended, observations) if self.angles else self._observe()
 
     def get_state(self) -> torch.Tensor:
         """A copy of the physical state ``(N, D)`` (gymnasium's ``env.unwrapped.state`` rows)."""
@@ -123,7 +197,13 @@ class ClassicControl(BatchedEnv):
 
     def _continuous(self, action: torch.Tensor) -> torch.Tensor:
         """The first (only) component of a ``(N, 1)`` or ``(N,)`` continuous action."""
-        return action.to(self.dtype).reshape(self.num_envs, -1)[:, 0]
+        action = action.to(self.dtype)
+        return action.view(-1) if action.numel() == self.num_envs and action.is_contiguous() \
+            else action.reshape(self.num_envs, -1)[:, 0]
+
+    def _discrete(self, action: torch.Tensor) -> torch.Tensor:
+        """A discrete action as an index tensor (``index_select`` wants integers)."""
+        return action if action.dtype == torch.long else action.long()
 
 
 def _box(low: list[float], high: list[float]) -> gym.spaces.Box:
@@ -152,41 +232,57 @@ class CartPole(ClassicControl):
     def __init__(self, num_envs: int, device: str | torch.device | None = None,
                  seed: int | None = None, dtype: torch.dtype = torch.float32):
         super().__init__(num_envs, device, seed, dtype)
-        self._four_thirds_length = torch.tensor(4.0 / 3.0 * self.length, dtype=dtype,
-                                                device=self.device)
+        mt, g = self.total_mass, self.gravity
+        tensor = partial(torch.tensor, dtype=dtype, device=self.device)
+        self._force_over_mass = tensor([-self.force_mag / mt, self.force_mag / mt])
+        self._four_thirds_length_over_g = tensor(4.0 / 3.0 * self.length / g)
+        # comparisons with 0-dim tensors skip the conversion of a Python number (~1 µs)
+        self._x_threshold, self._theta_threshold = (tensor(self.x_threshold),
+                                                    tensor(self.theta_threshold_radians))
+        # cosθ, sinθ, θ̇², temp, the denominator, θ̈: work space reused every step (out=)
+        self._work = torch.empty((6, num_envs), dtype=dtype, device=self.device).unbind(0)
 
     def _advance(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # The hot loop of benchmarks/envs.py: fused (addcmul, alpha=) and in-place ops on
-        # column views of the state, each line one of gymnasium's equations.
-        x, x_dot, theta, theta_dot = self.state.unbind(1)
-        mt, pml = self.total_mass, self.polemass_length
-        costheta, sintheta = torch.cos(theta), torch.sin(theta)
-        # temp = (force + polemass_length θ̇² sinθ) / total_mass, force = (2a - 1) force_mag
-        temp = action.to(self.dtype, copy=True).mul_(2 * self.force_mag / mt)
-        temp.sub_(self.force_mag / mt)
-        temp.addcmul_(theta_dot.square(), sintheta, value=pml / mt)
-        # thetaacc = (g sinθ - cosθ temp) / (length (4/3 - masspole cos²θ / total_mass))
-        denom = torch.addcmul(self._four_thirds_length, costheta, costheta,
-                              value=-self.length * self.masspole / mt)
-        thetaacc = torch.addcmul(sintheta.mul_(self.gravity), costheta, temp, value=-1.0)
-        thetaacc.div_(denom)
+        # The hot loop of benchmarks/envs.py: 19 fused (addcmul, alpha=, out=) and in-place
+        # ops on one-dimensional column views of the state (2-D views of width 2 take a slow
+        # path), each line one of gymnasium's equations.
+        x, x_dot, theta, theta_dot = self._state_views()
+        costheta, sintheta, square, temp, denom, thetaacc = self._work
+        mt, pml, g = self.total_mass, self.polemass_length, self.gravity
+        torch.cos(theta, out=costheta)
+        torch.sin(theta, out=sintheta)
+        # temp = (force + polemass_length θ̇² sinθ) / total_mass, force = ±force_mag
+        torch.index_select(self._force_over_mass, 0, self._discrete(action), out=temp)
+        temp.addcmul_(torch.mul(theta_dot, theta_dot, out=square), sintheta, value=pml / mt)
+        # thetaacc = (g sinθ - cosθ temp) / (length (4/3 - masspole cos²θ / total_mass)),
+        # numerator and denominator divided by g
+        torch.addcmul(self._four_thirds_length_over_g, costheta, costheta,
+                      value=-self.length * self.masspole / (mt * g), out=denom)
+        torch.addcmul(sintheta, costheta, temp, value=-1.0 / g, out=thetaacc).div_(denom)
         # xacc = temp - polemass_length thetaacc cosθ / total_mass
-        xacc = torch.addcmul(temp, thetaacc, costheta, value=-pml / mt)
+        xacc = temp.addcmul_(thetaacc, costheta, value=-pml / mt)
         # Euler: every update uses the derivatives at the old state
         x.add_(x_dot, alpha=self.tau)
         x_dot.add_(xacc, alpha=self.tau)
         theta.add_(theta_dot, alpha=self.tau)
         theta_dot.add_(thetaacc, alpha=self.tau)
-        terminated = (x.abs() > self.x_threshold) | (theta.abs() > self.theta_threshold_radians)
+        terminated = (x.abs() > self._x_threshold) | (theta.abs() > self._theta_threshold)
         return torch.ones(self.num_envs, dtype=self.dtype, device=self.device), terminated
 
 
 def wrap(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """Acrobot's ``wrap``: shift ``x`` by whole periods ``high - low`` into ``[low, high]``
     (gymnasium subtracts or adds the period in a loop; this counts the periods instead)."""
+    return _wrap_(x.clone(), low, high)
+
+
+def _wrap_(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """:func:`wrap` in place, in 8 ops: ``floor((high - x) / period)`` is minus the number of
+    periods above ``high`` (0 inside), ``floor((x - low) / period)`` minus those below."""
     period = high - low
-    x = x - period * torch.ceil((x - high) / period).clamp_min(0)
-    return x + period * torch.ceil((low - x) / period).clamp_min(0)
+    x.add_(torch.rsub(x, high).div_(period, rounding_mode="floor").clamp_max_(0), alpha=period)
+    return x.sub_(torch.sub(x, low).div_(period, rounding_mode="floor").clamp_max_(0),
+                  alpha=period)
 
 
 class Acrobot(ClassicControl):
@@ -194,7 +290,9 @@ class Acrobot(ClassicControl):
     dynamics (``book_or_nips = "book"``), one RK4 step of ``dt = 0.2``, angles wrapped to
     [-π, π], velocities bounded, no torque noise, reward -1 until the tip is above the bar.
 
-    The state is ``(θ1, θ2, θ̇1, θ̇2)``; actions 0, 1, 2 apply torque -1, 0, +1.
+    The state is ``(θ1, θ2, θ̇1, θ̇2)``; actions 0, 1, 2 apply torque -1, 0, +1. The RK4
+    stages and slopes live in buffers made once; ``_dsdt`` folds gymnasium's constants
+    (unit masses and inertias, link 1 of length 1, centres of mass at 0.5).
     """
 
     name = "Acrobot-v1"
@@ -210,51 +308,76 @@ class Acrobot(ClassicControl):
                                     [1, 1, 1, 1, MAX_VEL_1, MAX_VEL_2])
     single_action_space = gym.spaces.Discrete(3)
     reset_low, reset_high = (-0.1,) * 4, (0.1,) * 4
+    angles = 2
 
     def __init__(self, num_envs: int, device: str | torch.device | None = None,
                  seed: int | None = None, dtype: torch.dtype = torch.float32):
         super().__init__(num_envs, device, seed, dtype)
-        self._torques = torch.tensor(self.AVAIL_TORQUE, dtype=dtype, device=self.device)
-
-    def _dsdt(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """``AcrobotEnv._dsdt``: the time derivative of ``s`` under torque ``a`` ("book")."""
         m1, m2, l1 = self.LINK_MASS_1, self.LINK_MASS_2, self.LINK_LENGTH_1
-        lc1, lc2, I1, I2, g = self.LINK_COM_POS_1, self.LINK_COM_POS_2, self.LINK_MOI, \
-            self.LINK_MOI, 9.8
-        theta1, theta2, dtheta1, dtheta2 = s.unbind(1)
+        lc1, lc2, inertia, g = self.LINK_COM_POS_1, self.LINK_COM_POS_2, self.LINK_MOI, 9.8
+        tensor = partial(torch.tensor, dtype=dtype, device=self.device)
+        self._torques = tensor(self.AVAIL_TORQUE)
+        # (θ1, θ2) @ _sum = (θ1, θ1 + θ2); the _dsdt coefficients in gymnasium's symbols
+        self._sum = tensor([[1.0, 1.0], [0.0, 1.0]])
+        self._minus_d1 = tensor(-(m1 * lc1**2 + m2 * (l1**2 + lc2**2) + 2 * inertia))
+        self._d1_cos = m2 * 2 * l1 * lc2                               # d1 = -_minus_d1 + ... cosθ2
+        self._d2 = tensor(m2 * lc2**2 + inertia)                       # d2 = _d2 + _d2_cos cosθ2
+        self._d2_cos = m2 * l1 * lc2
+        self._h = m2 * l1 * lc2                                        # the Coriolis terms' factor
+        self._g1, self._g2 = (m1 * lc1 + m2 * l1) * g, m2 * lc2 * g   # the gravity terms'
+        self._denom = tensor(m2 * lc2**2 + inertia)                    # ... - d2² / d1
+        self._vel_low = tensor([-self.MAX_VEL_1, -self.MAX_VEL_2])
+        self._no_reward, self._step_reward = tensor(0.0), tensor(-1.0)
+        stages = torch.empty((3, num_envs, 4), dtype=dtype, device=self.device)
+        self._stages = [(stage, self._make_views(stage)) for stage in stages]
+        slopes = torch.empty((4, num_envs, 4), dtype=dtype, device=self.device)
+        self._slopes = [(slope, self._make_views(slope)) for slope in slopes]
+
+    def _make_views(self, state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """θ1, θ2, θ̇1, θ̇2, then the angles and the velocities as ``(N, 2)`` views."""
+        return *state.unbind(1), state[:, :2], state[:, 2:]
+
+    def _dsdt(self, s: tuple[torch.Tensor, ...], torque: torch.Tensor, k: int) -> torch.Tensor:
+        """``AcrobotEnv._dsdt`` ("book"): the time derivative of the state whose views are
+        ``s``, under ``torque``, written into slope buffer ``k`` and returned."""
+        _, theta2, dtheta1, dtheta2, angles, velocities = s
+        out, (_, _, ddtheta1, ddtheta2, rates, _) = self._slopes[k]
         cos2, sin2 = torch.cos(theta2), torch.sin(theta2)
-        d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * cos2) + I1 + I2
-        d2 = m2 * (lc2**2 + l1 * lc2 * cos2) + I2
-        phi2 = m2 * lc2 * g * torch.cos(theta1 + theta2 - math.pi / 2.0)
-        phi1 = (-m2 * l1 * lc2 * dtheta2**2 * sin2
-                - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin2
-                + (m1 * lc1 + m2 * l1) * g * torch.cos(theta1 - math.pi / 2) + phi2)
-        ddtheta2 = ((a + d2 / d1 * phi1 - m2 * l1 * lc2 * dtheta1**2 * sin2 - phi2)
-                    / (m2 * lc2**2 + I2 - d2**2 / d1))
-        ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
-        return torch.stack((dtheta1, dtheta2, ddtheta1, ddtheta2), 1)
+        minus_d1 = torch.sub(self._minus_d1, cos2, alpha=self._d1_cos)
+        d2 = torch.add(self._d2, cos2, alpha=self._d2_cos)
+        # cos(θ1 - π/2), cos(θ1 + θ2 - π/2): the gravity terms
+        cos_shifted = (angles @ self._sum).sub_(math.pi / 2).cos_()
+        gravity1, gravity2 = cos_shifted.unbind(1)
+        phi2 = gravity2 * self._g2
+        phi1 = torch.add(phi2, gravity1, alpha=self._g1)
+        # phi1 = -h θ̇2² sinθ2 - 2h θ̇2 θ̇1 sinθ2 + ... = ... - h sinθ2 θ̇2 (θ̇2 + 2θ̇1)
+        phi1.addcmul_(torch.add(dtheta2, dtheta1, alpha=2.0).mul_(dtheta2), sin2, value=-self._h)
+        # ddθ2 = (a + d2/d1 phi1 - h θ̇1² sinθ2 - phi2) / (m2 lc2² + I2 - d2²/d1)
+        ratio = torch.div(d2, minus_d1)  # -d2/d1
+        numerator = torch.addcmul(torque, ratio, phi1, value=-1.0)
+        numerator.addcmul_(dtheta1 * dtheta1, sin2, value=-self._h).sub_(phi2)
+        torch.div(numerator, torch.addcmul(self._denom, ratio, d2), out=ddtheta2)
+        # ddθ1 = -(d2 ddθ2 + phi1) / d1
+        torch.addcmul(phi1, d2, ddtheta2, out=ddtheta1).div_(minus_d1)
+        rates.copy_(velocities)
+        return out
 
     def _advance(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        torque = self._torques[action.long()]
+        torque = self._torques.index_select(0, self._discrete(action))
         # rk4(self._dsdt, s, [0, dt]): one classical Runge-Kutta step, torque held constant
-        s, dt, dt2 = self.state, self.dt, self.dt / 2.0
-        k1 = self._dsdt(s, torque)
-        k2 = self._dsdt(s + dt2 * k1, torque)
-        k3 = self._dsdt(s + dt2 * k2, torque)
-        k4 = self._dsdt(s + dt * k3, torque)
-        ns = s + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-        self.state = torch.stack((wrap(ns[:, 0], -math.pi, math.pi),
-                                  wrap(ns[:, 1], -math.pi, math.pi),
-                                  ns[:, 2].clamp(-self.MAX_VEL_1, self.MAX_VEL_1),
-                                  ns[:, 3].clamp(-self.MAX_VEL_2, self.MAX_VEL_2)), 1)
-        theta1, theta2 = self.state[:, 0], self.state[:, 1]
-        terminated = -torch.cos(theta1) - torch.cos(theta2 + theta1) > 1.0
-        return terminated.to(self.dtype) - 1.0, terminated  # -1 per step, 0 on reaching
-
-    def _observe(self) -> torch.Tensor:
-        theta1, theta2, dtheta1, dtheta2 = self.state.unbind(1)
-        return torch.stack((torch.cos(theta1), torch.sin(theta1), torch.cos(theta2),
-                            torch.sin(theta2), dtheta1, dtheta2), 1)
+        s, views, dt = self.state, self._state_views(), self.dt
+        k = self._dsdt(views, torque, 0)
+        for stage, (buffer, stage_views) in enumerate(self._stages, 1):
+            torch.add(s, k, alpha=dt if stage == 3 else dt / 2.0, out=buffer)
+            k = self._dsdt(stage_views, torque, stage)
+        k1, k2, k3, k4 = (slope for slope, _ in self._slopes)
+        s.add_(torch.add(k1, k2, alpha=2.0).add_(k3, alpha=2.0).add_(k4), alpha=dt / 6.0)
+        angles, velocities = views[4:]
+        _wrap_(angles, -math.pi, math.pi)
+        velocities.clamp_(self._vel_low, -self._vel_low)
+        # -cos(θ1) - cos(θ2 + θ1) > 1: the tip above the bar
+        terminated = torch.lt((angles @ self._sum).cos_().sum(1), -1.0)
+        return torch.where(terminated, self._no_reward, self._step_reward), terminated
 
 
 def angle_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -282,6 +405,7 @@ class Pendulum(ClassicControl):
     single_observation_space = _box([-1, -1, -max_speed], [1, 1, max_speed])
     single_action_space = _box([-max_torque], [max_torque])
     reset_low, reset_high = (-math.pi, -1.0), (math.pi, 1.0)
+    angles = 1
 
     def __init__(self, num_envs: int, device: str | torch.device | None = None,
                  seed: int | None = None, dtype: torch.dtype = torch.float32, *,
@@ -289,6 +413,7 @@ class Pendulum(ClassicControl):
                  gravity: float | torch.Tensor = 10.0, gain: float | torch.Tensor = 1.0):
         super().__init__(num_envs, device, seed, dtype)
         self.gain = 1.0
+        self._zero = torch.zeros((), dtype=dtype, device=self.device)
         self.set_physics(mass=mass, length=length, gravity=gravity, gain=gain)
 
     def set_physics(self, **params: float | torch.Tensor) -> None:
@@ -307,23 +432,28 @@ class Pendulum(ClassicControl):
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"Pendulum {name}={value!r}: expected a positive number")
             setattr(self, attrs[name], value if isinstance(value, torch.Tensor) else float(value))
+        # θ̈ = 3g/(2l) sinθ + 3/(m l²) gain u: the two factors, floats or (N,) tensors
+        self._gravity_factor = 3 * self.g / (2 * self.length)
+        self._torque_factor = 3.0 / (self.m * self.length**2)
+        if not (isinstance(self.gain, float) and self.gain == 1.0):
+            self._torque_factor = self._torque_factor * self.gain
 
     def _advance(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        th, thdot = self.state.unbind(1)
-        g, m, length, dt = self.g, self.m, self.length, self.dt
+        th, thdot = self._state_views()
         u = self._continuous(action).clamp(-self.max_torque, self.max_torque)
-        costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
-        torque = u if isinstance(self.gain, float) and self.gain == 1.0 else u * self.gain
-        newthdot = thdot + (3 * g / (2 * length) * torch.sin(th)
-                            + 3.0 / (m * length**2) * torque) * dt
-        newthdot = newthdot.clamp(-self.max_speed, self.max_speed)
-        newth = th + newthdot * dt
-        self.state = torch.stack((newth, newthdot), 1)
-        return -costs, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-
-    def _observe(self) -> torch.Tensor:
-        theta, thetadot = self.state.unbind(1)
-        return torch.stack((torch.cos(theta), torch.sin(theta), thetadot), 1)
+        # reward = -(angle_normalize(θ)² + 0.1 θ̇² + 0.001 u²)
+        normalized = torch.remainder(th + math.pi, 2 * math.pi).sub_(math.pi)
+        reward = torch.addcmul(self._zero, normalized, normalized, value=-1.0)
+        reward.addcmul_(thdot, thdot, value=-0.1).addcmul_(u, u, value=-0.001)
+        # θ̇' = clip(θ̇ + (3g/(2l) sinθ + 3/(m l²) u) dt, ±8), θ' = θ + θ̇' dt
+        acc = torch.sin(th).mul_(self._gravity_factor)
+        if isinstance(self._torque_factor, float):
+            acc.add_(u, alpha=self._torque_factor)
+        else:
+            acc.addcmul_(self._torque_factor, u)
+        thdot.add_(acc, alpha=self.dt).clamp_(-self.max_speed, self.max_speed)
+        th.add_(thdot, alpha=self.dt)
+        return reward, torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
 
 
 class MountainCarContinuous(ClassicControl):
@@ -346,14 +476,27 @@ class MountainCarContinuous(ClassicControl):
     single_action_space = _box([min_action], [max_action])
     reset_low, reset_high = (-0.6, 0.0), (-0.4, 0.0)
 
+    def __init__(self, num_envs: int, device: str | torch.device | None = None,
+                 seed: int | None = None, dtype: torch.dtype = torch.float32):
+        super().__init__(num_envs, device, seed, dtype)
+        tensor = partial(torch.tensor, dtype=dtype, device=self.device)
+        self._zero, self._goal_reward, self._minus_inf = tensor(0.0), tensor(100.0), \
+            tensor(-math.inf)
+        self._wall, self._goal = tensor(self.min_position), tensor(self.goal_position)
+        self._goal_velocity = tensor(self.goal_velocity)
+
     def _advance(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        position, velocity = self.state.unbind(1)
+        position, velocity = self._state_views()
         a = self._continuous(action)
         force = a.clamp(self.min_action, self.max_action)
-        velocity = velocity + (force * self.power - 0.0025 * torch.cos(3 * position))
-        velocity = velocity.clamp(-self.max_speed, self.max_speed)
-        position = (position + velocity).clamp(self.min_position, self.max_position)
-        velocity = velocity.masked_fill((position == self.min_position) & (velocity < 0), 0.0)
-        terminated = (position >= self.goal_position) & (velocity >= self.goal_velocity)
-        self.state = torch.stack((position, velocity), 1)
-        return terminated.to(self.dtype) * 100.0 - a**2 * 0.1, terminated
+        # velocity += force·power - 0.0025 cos(3 position), clipped
+        velocity.add_(torch.mul(force, self.power).sub_(torch.mul(position, 3).cos_(),
+                                                         alpha=0.0025))
+        velocity.clamp_(-self.max_speed, self.max_speed)
+        position.add_(velocity).clamp_(self.min_position, self.max_position)
+        # at the left wall a leftward velocity stops: velocity = max(velocity, 0) there
+        torch.maximum(velocity, torch.where(position == self._wall, self._zero,
+                                            self._minus_inf), out=velocity)
+        terminated = (position >= self._goal) & (velocity >= self._goal_velocity)
+        reward = torch.where(terminated, self._goal_reward, self._zero)
+        return reward.addcmul_(a, a, value=-0.1), terminated
