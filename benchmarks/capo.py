@@ -18,7 +18,7 @@ a third of its samples (>= 4 of 5); CAPO's mean rejection rate <= 10%. ``--set``
 ``CAPOConfig`` (e.g. ``delta``); the last line is the verdict computed from the numbers.
 
     python benchmarks/capo.py --json benchmarks/results/capo.json \
-        --results-dir benchmarks/results/claims        # the shipped run (≈ 9 min)
+        --results-dir benchmarks/results/claims        # the shipped run (≈ 10 min)
     python benchmarks/capo.py --claims-from benchmarks/results/capo.json   # no run
 
 ``--json PATH`` saves the per-seed rows and the pass@1 curves; every run writes card 6's claims

@@ -16,7 +16,7 @@ see ``polab.algos.token_control.hapo``), where low-entropy tokens score positive
 
     python benchmarks/hapo_hetero.py [--seeds 0 1 2] [--iterations 30] [--tail 5]
     python benchmarks/hapo_hetero.py --json benchmarks/results/hapo_hetero.json \
-        --results-dir benchmarks/results/claims     # the shipped run (≈ 15 min)
+        --results-dir benchmarks/results/claims     # the shipped run (7–20 min)
     python benchmarks/hapo_hetero.py --claims-from benchmarks/results/hapo_hetero.json  # no run
 
 ``--json PATH`` saves every arm's per-seed pass@1, entropy and length; every run writes card

@@ -21,7 +21,7 @@ card's claims, per seed: speed-up >= 1.5; utilisation > 90% (T-PPO) and < 60% (s
 "zero" ends below EGAE on 5–6-digit problems. The last line is the verdict.
 
     python benchmarks/tppo.py --json benchmarks/results/tppo.json \
-        --results-dir benchmarks/results/claims     # the shipped run (≈ 12 min)
+        --results-dir benchmarks/results/claims     # the shipped run (5–9 min)
     python benchmarks/tppo.py --claims-from benchmarks/results/tppo.json   # no run
 
 ``--json PATH`` saves every arm's curve, utilisation and 5–6-digit pass@1 per seed; every run
