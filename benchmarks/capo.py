@@ -16,19 +16,30 @@ conservative arm, 480 of the aggressive ones). The claim, per seed: aggressive G
 its starting pass@1 (in >= 3 of 5 seeds); CAPO reaches conservative GRPO's final pass@1 within
 a third of its samples (>= 4 of 5); CAPO's mean rejection rate <= 10%. ``--set`` changes
 ``CAPOConfig`` (e.g. ``delta``); the last line is the verdict computed from the numbers.
+
+    python benchmarks/capo.py --json benchmarks/results/capo.json \
+        --results-dir benchmarks/results/claims        # the shipped run (≈ 10 min)
+    python benchmarks/capo.py --claims-from benchmarks/results/capo.json   # no run
+
+``--json PATH`` saves the per-seed rows and the pass@1 curves; every run writes card 6's claims
+file (``polab.claims``) to ``--results-dir`` (default build/results).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from polab.algos.group.grpo import GRPO, GRPOConfig
 from polab.algos.token_control.capo import CAPO, CAPOConfig
+from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
 from polab.device import describe, pick_device
 
 ARMS = ("grpo-conservative", "grpo-aggressive", "capo")
@@ -66,6 +77,53 @@ def first_reaching(curve: list[tuple[int, float]], target: float) -> int | None:
     return next((s for s, acc in curve if acc >= target), None)
 
 
+NAME, CARD, NOTEBOOK = "capo", "06_capo", "04_token_level_control"
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 6's three claims from a run's results (as read back from ``--json``): each with the
+    benchmark's own criterion (>= 3 of 5 seeds collapse, >= 4 of 5 fast, mean rejection
+    <= 10 %)."""
+    rows = res["rows"]
+    seeds = tuple(int(r["seed"]) for r in rows)
+    n = len(rows)
+    need_collapse, need_fast = -(-3 * n // 5), -(-4 * n // 5)
+    collapsed = sum(bool(r["collapsed"]) for r in rows)
+    fast = sum(bool(r["fast"]) for r in rows)
+    reject = statistics.fmean(r["reject"] for r in rows)
+    capo_fell = sum(r["capo"] < r["start"] for r in rows)
+    reached = tuple(math.nan if r["reached"] is None else r["reached"] / r["cons_samples"]
+                    for r in rows)
+    common = {"card": CARD, "notebook": NOTEBOOK, "seeds": seeds}
+    return [
+        Claim(**common, algorithms=("capo",), claim="at the aggressive learning rate (3e-3, 16 "
+              "prompts) GRPO's pass@1 collapses below its start, in >= 3 of 5 seeds",
+              baseline="its own starting pass@1", metric="held-out greedy pass@1 after "
+              f"{res['samples']} sampled completions",
+              values={"start": tuple(r["start"] for r in rows),
+                      "GRPO aggressive": tuple(r["agg"] for r in rows)},
+              verdict="reproduced" if collapsed >= need_collapse else "not reproduced",
+              note=f"ends below its start on {collapsed}/{n} seeds, {need_collapse} needed"),
+        Claim(**common, algorithms=("capo",), claim="CAPO at the aggressive learning "
+              "rate reaches conservative GRPO's final pass@1 within a third of its samples, in "
+              ">= 4 of 5 seeds", baseline="GRPO conservative (lr 3e-4, 64 prompts)",
+              metric="samples CAPO needs to reach conservative GRPO's final pass@1, as a "
+                     "fraction of GRPO's (— = never)",
+              values={"CAPO": reached},
+              verdict="reproduced" if fast >= need_fast else "not reproduced",
+              note=f"within 1/3 on {fast}/{n} seeds, {need_fast} needed; final pass@1 CAPO "
+                   + " / ".join(f"{r['capo']:.3f}" for r in rows) + ", GRPO conservative "
+                   + " / ".join(f"{r['cons']:.3f}" for r in rows)),
+        Claim(**common, algorithms=("capo",), claim="CAPO rejects at most 10 % of tokens on "
+              "average", baseline="10 %", metric="CAPO's mean token rejection rate",
+              values={"CAPO": tuple(r["reject"] for r in rows)},
+              verdict="reproduced" if reject <= 0.10 else "not reproduced",
+              note=f"mean {100 * reject:.1f} %"
+                   + (f"; CAPO also ended below its start on {capo_fell}/{n} seeds, so a low "
+                      "rate is no sign of stability here" if capo_fell else "")),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -77,13 +135,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="CAPOConfig override (repeatable)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write the per-seed rows and pass@1 curves here")
+    add_claims_arguments(parser)
     args = parser.parse_args(argv)
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     print(f"torch {torch.__version__}, device {describe(device)}, {args.threads} thread(s), "
           f"load {os.getloadavg()[0]:.1f}; budget {args.samples} completions per arm; "
           f"CAPOConfig overrides: {args.set or 'none (defaults)'}")
-    rows = []
+    rows, curves = [], {}
     for seed in args.seeds:
         runs = {}
         for arm, config in configs(seed, args.set).items():
@@ -93,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"seed {seed} {arm:>17}: pass@1 {curve[0][1]:.3f} -> {curve[-1][1]:.3f} "
                   f"(max {max(a for _, a in curve):.3f}) in {curve[-1][0]} completions, "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
+        curves[seed] = {arm: runs[arm]["curve"] for arm in ARMS}
         cons, agg, capo = (runs[a]["curve"] for a in ARMS)
         target, cons_samples = cons[-1][1], cons[-1][0]
         reached = first_reaching(capo, target)
@@ -132,6 +197,15 @@ def main(argv: list[str] | None = None) -> None:
         (collapsed >= need_collapse, f"aggressive GRPO collapsed in only {collapsed}/{n}"),
         (fast >= need_fast, f"CAPO was fast enough in only {fast}/{n}"),
         (reject <= 0.10, f"mean rejection {100 * reject:.1f}% > 10%")] if not ok]
+    res = {"seeds": args.seeds, "samples": args.samples, "eval_every": args.eval_every,
+           "overrides": args.set, "machine": f"{describe(device)}, {args.threads} thread(s)",
+           "rows": rows, "curves": curves,
+           "verdicts": {"collapse": collapsed >= need_collapse, "fast": fast >= need_fast,
+                        "reject": reject <= 0.10}}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(res), indent=1) + "\n")
+    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
     print("verdict: reproduced" if not fails else f"verdict: not reproduced ({'; '.join(fails)})")
 
 

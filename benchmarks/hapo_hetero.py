@@ -15,18 +15,28 @@ HAPO "as coded": ĥ with the authors' sign below the pivot (``low_entropy_sign="
 see ``polab.algos.token_control.hapo``), where low-entropy tokens score positive too.
 
     python benchmarks/hapo_hetero.py [--seeds 0 1 2] [--iterations 30] [--tail 5]
+    python benchmarks/hapo_hetero.py --json benchmarks/results/hapo_hetero.json \
+        --results-dir benchmarks/results/claims     # the shipped run (7–20 min)
+    python benchmarks/hapo_hetero.py --claims-from benchmarks/results/hapo_hetero.json  # no run
+
+``--json PATH`` saves every arm's per-seed pass@1, entropy and length; every run writes card
+11's claims file (``polab.claims``) to ``--results-dir`` (default build/results).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from polab.algos.group.grpo import GRPO
 from polab.algos.token_control.hapo import HAPO, HAPOConfig, dapo_lite
+from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
 
 
 def run(arm: str, seed: int, iterations: int, tail: int) -> dict[str, float]:
@@ -47,12 +57,81 @@ def run(arm: str, seed: int, iterations: int, tail: int) -> dict[str, float]:
             "seconds": time.perf_counter() - start}
 
 
+def check(h: dict, d: dict, a: dict) -> dict[str, bool | float]:
+    """One seed's four sub-claims from HAPO's, DAPO-lite's and HAPO α=0's results, and the
+    fraction of the entropy gap α = 0 closes (NaN when HAPO's entropy is not above DAPO-lite's)."""
+    gap = h["entropy"] - d["entropy"]
+    closed = (h["entropy"] - a["entropy"]) / gap if gap > 0 else float("nan")
+    return {"pass@1": h["pass@1"] >= d["pass@1"], "entropy": gap > 0,
+            "length": abs(h["length"] / d["length"] - 1) <= 0.2,
+            "ablation": gap > 0 and closed >= 0.5, "closed": closed}
+
+
+NAME, CARD, NOTEBOOK = "hapo_hetero", "11_hapo_hetero", "04_token_level_control"
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 11's four sub-claims from a run's results (as read back from ``--json``), each with
+    the benchmark's criterion: it holds on a majority of the seeds."""
+    runs = res["runs"]
+    seeds = [str(s) for s in res["seeds"]]
+    n, need = len(seeds), len(seeds) // 2 + 1
+    checks = [check(*(runs[arm][s] for arm in ("HAPO", "DAPO-lite", "HAPO α=0"))) for s in seeds]
+
+    def of(arm: str, key: str) -> tuple[float, ...]:
+        return tuple(runs[arm][s][key] for s in seeds)
+
+    def verdict(key: str) -> tuple[str, str]:
+        k = sum(bool(c[key]) for c in checks)
+        return ("reproduced" if k >= need else "not reproduced"), f"holds on {k}/{n} seeds, " \
+            f"{need} needed"
+
+    common = {"card": CARD, "notebook": NOTEBOOK, "seeds": tuple(int(s) for s in seeds)}
+    algos, base = ("hapo-hetero",), "DAPO-lite (clip-higher, dynamic sampling)"
+    pass_v, pass_n = verdict("pass@1")
+    ent_v, ent_n = verdict("entropy")
+    len_v, len_n = verdict("length")
+    abl_v, abl_n = verdict("ablation")
+    closed = ", ".join("—" if math.isnan(c["closed"]) else f"{c['closed']:.2f}" for c in checks)
+    return [
+        Claim(**common, algorithms=algos, claim="HAPO's final pass@1 >= DAPO-lite's",
+              baseline=base, metric=f"held-out greedy pass@1 after {res['iterations']} "
+              "iterations", values={"HAPO": of("HAPO", "pass@1"),
+                                    "DAPO-lite": of("DAPO-lite", "pass@1")},
+              verdict=pass_v, note=pass_n),
+        Claim(**common, algorithms=algos, claim="HAPO's mean token entropy ends higher than "
+              "DAPO-lite's", baseline=base,
+              metric=f"mean token entropy over the last {res['tail']} iterations",
+              values={"HAPO": of("HAPO", "entropy"), "DAPO-lite": of("DAPO-lite", "entropy")},
+              verdict=ent_v, note=ent_n),
+        Claim(**common, algorithms=algos, claim="HAPO's completion length stays within ±20 % of "
+              "DAPO-lite's", baseline=base,
+              metric=f"mean completion length over the last {res['tail']} iterations",
+              values={"HAPO": of("HAPO", "length"), "DAPO-lite": of("DAPO-lite", "length")},
+              verdict=len_v, note=len_n),
+        Claim(**common, algorithms=("hapo-hetero",), claim="turning the adaptive clip off "
+              "(α = 0) closes at least half of HAPO's entropy gap over DAPO-lite",
+              baseline="HAPO and DAPO-lite",
+              metric=f"mean token entropy over the last {res['tail']} iterations",
+              values={"HAPO": of("HAPO", "entropy"), "HAPO α=0": of("HAPO α=0", "entropy"),
+                      "DAPO-lite": of("DAPO-lite", "entropy")},
+              verdict=abl_v, note=f"{abl_n}; fraction of the gap closed per seed: {closed} (— "
+                                  "= no gap: HAPO's entropy not above DAPO-lite's)"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--tail", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write every arm's per-seed pass@1, entropy and length here")
+    add_claims_arguments(parser)
     args = parser.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     arms = ("HAPO", "DAPO-lite", "HAPO α=0", "HAPO as coded")
     res: dict[tuple[str, int], dict[str, float]] = {}
@@ -70,13 +149,10 @@ def main() -> None:
     checks: dict[str, list[bool]] = {"pass@1": [], "entropy": [], "length": [], "ablation": []}
     for seed in args.seeds:
         h, d, a = (res[arm, seed] for arm in arms[:3])
-        gap = h["entropy"] - d["entropy"]
-        closed = (h["entropy"] - a["entropy"]) / gap if gap > 0 else float("nan")
-        ratio = h["length"] / d["length"]
-        checks["pass@1"].append(h["pass@1"] >= d["pass@1"])
-        checks["entropy"].append(gap > 0)
-        checks["length"].append(abs(ratio - 1) <= 0.2)
-        checks["ablation"].append(gap > 0 and closed >= 0.5)
+        c = check(h, d, a)
+        closed, ratio = c["closed"], h["length"] / d["length"]
+        for key in checks:
+            checks[key].append(c[key])
         print(f"{seed:>4}  {h['pass@1']:>11.3f} {d['pass@1']:>9.3f} {a['pass@1']:>6.3f}   "
               f"{h['entropy']:>12.4f} {d['entropy']:>9.4f} {a['entropy']:>7.4f}   "
               f"{ratio:>10.2f}  {closed:>10.2f}")
@@ -94,6 +170,14 @@ def main() -> None:
           + ", ".join(f"{r['pass@1']:.3f}" for r in coded) + "; entropy "
           + ", ".join(f"{r['entropy']:.4f}" for r in coded) + "; length "
           + ", ".join(f"{r['length']:.1f}" for r in coded))
+    out = {"seeds": args.seeds, "iterations": args.iterations, "tail": args.tail,
+           "machine": "CPU, 1 thread",
+           "runs": {arm: {seed: res[arm, seed] for seed in args.seeds} for arm in arms},
+           "checks": checks}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(out), indent=1) + "\n")
+    print("claims:", write_claims(NAME, claims(as_json(out)), results_dir=args.results_dir))
     print("verdict: reproduced" if not failed else
           f"verdict: not reproduced ({'; '.join(failed)})")
 

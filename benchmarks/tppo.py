@@ -19,18 +19,36 @@ speed-up), the mean slot utilisation of both schedulers, and each arm's final pa
 digit problems (the uniform task's held-out set grouped by the larger operand's digits). The
 card's claims, per seed: speed-up >= 1.5; utilisation > 90% (T-PPO) and < 60% (sync);
 "zero" ends below EGAE on 5–6-digit problems. The last line is the verdict.
+
+    python benchmarks/tppo.py --json benchmarks/results/tppo.json \
+        --results-dir benchmarks/results/claims     # the shipped run (5–9 min)
+    python benchmarks/tppo.py --claims-from benchmarks/results/tppo.json   # no run
+
+``--json PATH`` saves every arm's curve, utilisation and 5–6-digit pass@1 per seed; every run
+writes card 8's claims file (``polab.claims``) to ``--results-dir`` (default build/results).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from polab.algos.token_control.ppo_lm import PPOLM, PPOLMConfig
 from polab.algos.token_control.tppo import TPPO, TPPOConfig, pass_at_1_by_digits, steps_to_reach
+from polab.claims import (
+    Claim,
+    add_claims_arguments,
+    as_json,
+    record_claims,
+    seed_verdict,
+    write_claims,
+)
 from polab.lm.tasks import AdditionTask
 from polab.train import History, train
 
@@ -80,12 +98,79 @@ def run_seed(seed: int, sync_iterations: int, eval_every: int) -> dict[str, dict
     return out
 
 
+def speed_up(r: dict) -> tuple[float, float, float]:
+    """One seed's (sync final pass@1, T-PPO's generation steps to reach it, speed-up): ``inf``
+    steps and speed-up 0 when T-PPO never reached it."""
+    target = r["sync"]["curve"][1][-1]
+    reach = steps_to_reach(*r["tppo"]["curve"], target)
+    return target, reach, r["sync"]["steps"] / reach if reach > 0 else math.inf
+
+
+NAME, CARD, NOTEBOOK = "tppo", "08_tppo", "04_token_level_control"
+
+
+def claims(res: dict) -> list[Claim]:
+    """Card 8's three claims from a run's results (as read back from ``--json``), each judged per
+    seed with the benchmark's own thresholds (``seed_verdict``: every seed, else the mean)."""
+    runs = res["runs"]
+    seeds = sorted(runs, key=int)
+    speed = [speed_up(runs[s])[2] for s in seeds]
+    util = {arm: [runs[s][arm]["util"] for s in seeds] for arm in ("tppo", "sync")}
+    long = {arm: [runs[s][arm]["long"] for s in seeds] for arm in ("tppo", "zero")}
+    m = runs[seeds[0]]["sync"]["n_long"]
+    two_se = 2 * (2 * 0.2 * 0.8 / m) ** 0.5  # as printed under the table
+    beyond = sum(e - z > two_se for z, e in zip(long["zero"], long["tppo"], strict=True))
+    common = {"card": CARD, "notebook": NOTEBOOK, "seeds": tuple(int(s) for s in seeds)}
+    return [
+        Claim(**common, algorithms=("tppo", "ppo-lm"), claim="T-PPO reaches synchronous PPO's "
+              "final pass@1 with >= 1.5x fewer generation steps",
+              baseline="synchronous PPO (ppo-lm)", metric="speed-up: sync PPO's generation "
+              "steps / T-PPO's to reach sync's final held-out pass@1 (0 = never reached)",
+              values={"T-PPO": tuple(speed)},
+              verdict=seed_verdict([x >= 1.5 for x in speed], statistics.fmean(speed) >= 1.5),
+              note="final pass@1 sync / T-PPO " + ", ".join(
+                  f"{runs[s]['sync']['curve'][1][-1]:.3f} / {runs[s]['tppo']['curve'][1][-1]:.3f}"
+                  for s in seeds)),
+        Claim(**common, algorithms=("tppo", "ppo-lm"), claim="T-PPO's slot utilisation is "
+              "> 90 % and synchronous PPO's < 60 %", baseline="synchronous PPO (ppo-lm)",
+              metric="mean slot utilisation during generation",
+              values={"T-PPO": tuple(util["tppo"]), "sync PPO": tuple(util["sync"])},
+              verdict=seed_verdict([t > 0.9 and y < 0.6 for t, y in
+                                    zip(util["tppo"], util["sync"], strict=True)],
+                                   statistics.fmean(util["tppo"]) > 0.9
+                                   and statistics.fmean(util["sync"]) < 0.6),
+              note=f"T-PPO's above sync's on "
+                   f"{sum(t > y for t, y in zip(util['tppo'], util['sync'], strict=True))}/"
+                   f"{len(seeds)} seeds, > 0.9 on {sum(t > 0.9 for t in util['tppo'])}/"
+                   f"{len(seeds)}"),
+        Claim(**common, algorithms=("tppo",), claim="the 'truncated = reward 0' ablation ends "
+              "below EGAE on long (5–6-digit) problems", baseline="T-PPO with EGAE",
+              metric=f"greedy pass@1 on the {m} 5–6-digit held-out problems",
+              values={"zero": tuple(long["zero"]), "EGAE": tuple(long["tppo"])},
+              verdict=seed_verdict([z < e for z, e in zip(long["zero"], long["tppo"],
+                                                          strict=True)],
+                                   statistics.fmean(long["zero"])
+                                   < statistics.fmean(long["tppo"])),
+              note=f"beyond two standard errors of a difference ({two_se:.3f}) on "
+                   f"{beyond}/{len(seeds)} seeds; the card's length bias is not in the "
+                   "verdict (mean finished length zero / EGAE " + ", ".join(
+                       f"{runs[s]['zero']['length']:.1f} / {runs[s]['tppo']['length']:.1f}"
+                       for s in seeds) + ")"),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--sync-iterations", type=int, default=40)
     ap.add_argument("--eval-every", type=int, default=8, help="T-PPO rounds between evals")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="write every arm's curve, utilisation and long-problem pass@1 here")
+    add_claims_arguments(ap)
     args = ap.parse_args()
+    if args.claims_from:
+        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
+        return
     torch.set_num_threads(1)
     start = time.perf_counter()
     res = {s: run_seed(s, args.sync_iterations, args.eval_every) for s in args.seeds}
@@ -94,9 +179,7 @@ def main() -> None:
           "mean finished length (training) egae / zero")
     ok_speed, ok_util, ok_zero = [], [], []
     for s, r in res.items():
-        target = r["sync"]["curve"][1][-1]
-        reach = steps_to_reach(*r["tppo"]["curve"], target)
-        speed = r["sync"]["steps"] / reach if reach > 0 else math.inf
+        target, reach, speed = speed_up(r)
         ok_speed.append(speed >= 1.5)
         ok_util.append(r["tppo"]["util"] > 0.9 and r["sync"]["util"] < 0.6)
         ok_zero.append(r["zero"]["long"] < r["tppo"]["long"])
@@ -115,6 +198,13 @@ def main() -> None:
     for label, oks in parts:
         print(f"{label}: {sum(oks)}/{n} seeds")
     print(f"total {time.perf_counter() - start:.0f}s")
+    out = {"seeds": args.seeds, "sync_iterations": args.sync_iterations,
+           "eval_every": args.eval_every, "machine": "CPU, 1 thread", "runs": res,
+           "verdicts": {label: sum(oks) for label, oks in parts}}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(out), indent=1) + "\n")
+    print("claims:", write_claims(NAME, claims(as_json(out)), results_dir=args.results_dir))
     failed = [f"{label} on {sum(oks)}/{n} seeds" for label, oks in parts if not all(oks)]
     print("verdict: reproduced" if not failed else f"verdict: not reproduced ({'; '.join(failed)})")
 
