@@ -32,9 +32,8 @@ import torch
 
 from polab.claims import (
     Claim,
-    add_claims_arguments,
     as_json,
-    record_claims,
+    parse_benchmark_args,
     seed_verdict,
     write_claims,
 )
@@ -125,11 +124,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=8, help="× 250 gradient steps")
     parser.add_argument("--json", type=str, default=None)
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     runs = []
     for dataset in DATASETS:

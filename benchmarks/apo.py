@@ -41,7 +41,11 @@ from pathlib import Path
 import torch
 
 from polab.algos.preference.trainer import PreferenceConfig, PreferenceTrainer
-from polab.claims import Claim, add_claims_arguments, record_claims, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    write_claims,
+)
 from polab.device import describe, pick_device
 
 ARMS: dict[str, dict] = {
@@ -129,11 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="PreferenceConfig override for every arm (repeatable)")
     parser.add_argument("--json", type=Path, default=None, help="write per-round records here")
-    add_claims_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims, argv)
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     base = PreferenceConfig(rounds=args.rounds, label_noise=args.label_noise

@@ -49,9 +49,8 @@ from polab.algos.diffusion.memory import peak_saved_bytes
 from polab.algos.diffusion.objectives import backward_objective
 from polab.claims import (
     Claim,
-    add_claims_arguments,
     as_json,
-    record_claims,
+    parse_benchmark_args,
     seed_verdict,
     write_claims,
 )
@@ -199,11 +198,7 @@ def main() -> None:
     p.add_argument("--gap-iterations", type=int, default=10)
     p.add_argument("--memory-n-mc", type=int, nargs="+", default=[1, 4, 16, 64])
     p.add_argument("--json", type=Path, default=None)
-    add_claims_arguments(p)
-    args = p.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(p, NAME, claims)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     seeds = args.seeds

@@ -39,7 +39,12 @@ import torch
 
 from polab.algos.group.grpo import GRPO, GRPOConfig
 from polab.algos.token_control.capo import CAPO, CAPOConfig
-from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
+from polab.claims import (
+    Claim,
+    as_json,
+    parse_benchmark_args,
+    write_claims,
+)
 from polab.device import describe, pick_device
 
 ARMS = ("grpo-conservative", "grpo-aggressive", "capo")
@@ -137,11 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="CAPOConfig override (repeatable)")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the per-seed rows and pass@1 curves here")
-    add_claims_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims, argv)
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     print(f"torch {torch.__version__}, device {describe(device)}, {args.threads} thread(s), "

@@ -27,9 +27,8 @@ from polab.algos.morl.cmorl import compare_with_baseline
 from polab.algos.morl.config import CMORLConfig
 from polab.claims import (
     Claim,
-    add_claims_arguments,
     as_json,
-    record_claims,
+    parse_benchmark_args,
     seed_verdict,
     write_claims,
 )
@@ -150,11 +149,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the per-seed HV, EU, SP, fronts and concave points here")
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     res = {"seeds": args.seeds, "update_method": args.update_method, "machine": "CPU, 1 thread",
            "envs": [report(env, args.seeds, args.update_method, args.device)

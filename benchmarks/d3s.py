@@ -34,7 +34,12 @@ from pathlib import Path
 import torch
 
 from polab.algos.token_control.d3s import D3S, D3SConfig
-from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    seed_verdict,
+    write_claims,
+)
 from polab.lm.pretrain import shipped_metrics
 
 ARMS: dict[str, dict] = {
@@ -139,11 +144,7 @@ def main() -> None:
     p.add_argument("--target", type=float, default=0.15, help="points over the base")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--json", type=Path, default=None, help="write the curves here")
-    add_claims_arguments(p)
-    args = p.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(p, NAME, claims)
     torch.set_num_threads(1)
     base = shipped_metrics("addition-scratch")["greedy_pass@1"]
     level = base + args.target

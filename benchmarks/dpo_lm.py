@@ -28,7 +28,12 @@ import torch
 
 from polab.algos.preference.testbeds import ENV_FIELDS
 from polab.algos.preference.trainer import PreferenceConfig, PreferenceTrainer
-from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    seed_verdict,
+    write_claims,
+)
 
 ARMS = {"offline DPO": {"sampler": "initial", "reference": "initial"},
         "iterative DPO": {},
@@ -86,11 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "dpo_lm.json"))
-    add_claims_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims, argv)
     torch.set_num_threads(1)
     print(f"LM pairs (addition base), {args.rounds} rounds, fields "
           f"{ENV_FIELDS['addition']}, torch {torch.__version__}, 1 thread", flush=True)

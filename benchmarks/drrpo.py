@@ -34,7 +34,12 @@ import numpy as np
 import torch
 
 from polab.algos.robust.drrpo import DRRPO, DRRPOConfig
-from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    seed_verdict,
+    write_claims,
+)
 
 ARMS = {"DR-RPO": {"rho": 0.2}, "rho=0": {"rho": 0.0}, "LSVI-UCB": {"rho": 0.2, "greedy": True},
         "card": {"rho": 0.2, "lambda_kl": 1.0, "pool_steps": False}}
@@ -130,11 +135,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--json", type=str, default=None)
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     res: dict[str, dict[int, dict]] = {arm: {} for arm in ARMS}
     for seed in args.seeds:
         for arm in ARMS:

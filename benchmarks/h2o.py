@@ -37,7 +37,12 @@ from scipy.stats import spearmanr
 
 from polab.algos.offline.h2o import H2O, H2OConfig
 from polab.algos.offline.sac_core import evaluate
-from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    seed_verdict,
+    write_claims,
+)
 from polab.envs.classic import Pendulum
 
 
@@ -134,11 +139,7 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=100, help="iterations of 40 updates")
     p.add_argument("--darc-gap", type=float, default=2.0)
     p.add_argument("--json", type=Path, default=None)
-    add_claims_arguments(p)
-    a = p.parse_args()
-    if a.claims_from:
-        print(record_claims(NAME, claims, a.claims_from, a.results_dir))
-        return
+    a = parse_benchmark_args(p, NAME, claims)
     torch.set_num_threads(1)
     res: dict = {}
     arms = [(v, g) for g in a.gaps for v in ("h2o", "naive", "sac-sim")]

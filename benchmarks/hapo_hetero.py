@@ -36,7 +36,12 @@ import torch
 
 from polab.algos.group.grpo import GRPO
 from polab.algos.token_control.hapo import HAPO, HAPOConfig, dapo_lite
-from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
+from polab.claims import (
+    Claim,
+    as_json,
+    parse_benchmark_args,
+    write_claims,
+)
 
 
 def run(arm: str, seed: int, iterations: int, tail: int) -> dict[str, float]:
@@ -127,11 +132,7 @@ def main() -> None:
     parser.add_argument("--tail", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None,
                         help="write every arm's per-seed pass@1, entropy and length here")
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     arms = ("HAPO", "DAPO-lite", "HAPO α=0", "HAPO as coded")
     res: dict[tuple[str, int], dict[str, float]] = {}

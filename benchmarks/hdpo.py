@@ -55,7 +55,12 @@ from polab.algos.diffsim.diagnosis import (
     verdict,
 )
 from polab.algos.diffsim.hdpo import HDPO, SPLIT_SEEDS, HDPOConfig, InventoryConfig, data_efficiency
-from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
+from polab.claims import (
+    Claim,
+    as_json,
+    parse_benchmark_args,
+    write_claims,
+)
 from polab.envs.inventory.reference import base_stock_level, base_stock_policy, lost_sales_dp
 from polab.envs.inventory.sim import evaluate, sample_scenarios
 
@@ -220,11 +225,7 @@ def main() -> None:
     parser.add_argument("--de-steps", type=int, default=150, help="data-efficiency: steps")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the per-seed gaps, sweeps and verdicts here")
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     start = time.perf_counter()
     print(f"HDPO vs REINFORCE, torch {torch.__version__}, 1 CPU thread, {args.seeds} seed(s)")

@@ -36,7 +36,12 @@ from pathlib import Path
 import torch
 
 from polab.algos.preference.nash import exploitability, omd_trajectory
-from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    seed_verdict,
+    write_claims,
+)
 from polab.registry import get
 from polab.train import train
 
@@ -127,11 +132,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=2048, help="labelled pairs per round")
     ap.add_argument("--steps", type=int, default=100, help="Adam steps per round")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
-    add_claims_arguments(ap)
-    args = ap.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(ap, NAME, claims)
     torch.set_num_threads(1)
     start = time.perf_counter()
     res: dict[str, dict[str, dict]] = {}

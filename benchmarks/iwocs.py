@@ -28,7 +28,11 @@ from polab.algos.robust.exact import (
     value_iteration,
 )
 from polab.algos.robust.iwocs import IWOCS, IWOCSConfig
-from polab.claims import Claim, add_claims_arguments, record_claims, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    write_claims,
+)
 from polab.device import describe
 
 TOL = 1e-9  # slack of the ≥ comparisons (exact values, float64)
@@ -141,11 +145,7 @@ def main() -> None:
                         help="seeds of the random-search IWOCS rows")
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None)
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     print(f"IWOCS on the windy walk (card 39), exact; {describe(torch.device('cpu'))}")
     blocks = []

@@ -31,7 +31,12 @@ from polab.algos.robust.deep_iwocs import (
     sac_solve,
     train_sac,
 )
-from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    seed_verdict,
+    write_claims,
+)
 from polab.device import describe
 
 METHODS = ("IWOCS", "DR-SAC", "nominal SAC")
@@ -136,11 +141,7 @@ def main() -> None:
     parser.add_argument("--eval-grid", type=int, default=13)
     parser.add_argument("--eval-episodes", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     t0 = time.time()
     print(f"Deep IWOCS on Pendulum (card 39); {describe(torch.device('cpu'))}; seeds "

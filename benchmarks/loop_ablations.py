@@ -41,7 +41,12 @@ from polab.algos.group.loop import (
     ablation_verdicts,
     pass_at_1_noise,
 )
-from polab.claims import Claim, add_claims_arguments, as_json, record_claims, write_claims
+from polab.claims import (
+    Claim,
+    as_json,
+    parse_benchmark_args,
+    write_claims,
+)
 from polab.train import History, train
 
 
@@ -117,11 +122,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=4)
     ap.add_argument("--json", type=Path, default=None,
                     help="write the per-seed pass@1, clipped and kept shares here")
-    add_claims_arguments(ap)
-    args = ap.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(ap, NAME, claims)
     torch.set_num_threads(1)
     start = time.perf_counter()
     runs = run_arms(args.seeds, args.iterations, args.eval_every)

@@ -44,9 +44,8 @@ from polab.algos.pg.ppo import PPO, PPOConfig
 from polab.algos.pg.sac import SAC, SACConfig
 from polab.claims import (
     Claim,
-    add_claims_arguments,
     as_json,
-    record_claims,
+    parse_benchmark_args,
     seed_verdict,
     write_claims,
 )
@@ -213,11 +212,7 @@ def main() -> None:
     parser.add_argument("--pendulum-steps", type=int, default=15_000, help="0 skips Pendulum")
     parser.add_argument("--json", type=Path, default=None,
                         help="write the per-seed steps to 450, KL ratios and returns here")
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     print(f"seeds {args.seeds}, torch {torch.__version__}, 1 CPU thread")
     start = time.perf_counter()

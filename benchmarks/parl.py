@@ -25,7 +25,12 @@ from pathlib import Path
 import torch
 
 from polab.algos.preference.parl import PARL, PARLConfig
-from polab.claims import Claim, add_claims_arguments, record_claims, seed_verdict, write_claims
+from polab.claims import (
+    Claim,
+    parse_benchmark_args,
+    seed_verdict,
+    write_claims,
+)
 from polab.device import describe
 
 ARMS = {"A-PARL": True, "PEBBLE-like": False}
@@ -80,11 +85,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--json", default="benchmarks/results/parl.json")
-    add_claims_arguments(parser)
-    args = parser.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
     print(f"PARL gridworld 6x6: {len(args.seeds)} seeds x {args.iterations} iterations, "
           f"target {args.target:g} x oracle; {describe(torch.device('cpu'))}, "

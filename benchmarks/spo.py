@@ -43,9 +43,8 @@ from polab.algos.group.grpo import GRPO, GRPOConfig
 from polab.algos.group.spo import SPO, SPOConfig
 from polab.claims import (
     Claim,
-    add_claims_arguments,
     as_json,
-    record_claims,
+    parse_benchmark_args,
     seed_verdict,
     write_claims,
 )
@@ -142,11 +141,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--iterations", type=int, default=40)
     p.add_argument("--json", type=Path, default=None)
-    add_claims_arguments(p)
-    args = p.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(p, NAME, claims)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     arms = {"GRPO": ("grpo", {}), "SPO": ("spo", {}),

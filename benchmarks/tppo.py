@@ -43,9 +43,8 @@ from polab.algos.token_control.ppo_lm import PPOLM, PPOLMConfig
 from polab.algos.token_control.tppo import TPPO, TPPOConfig, pass_at_1_by_digits, steps_to_reach
 from polab.claims import (
     Claim,
-    add_claims_arguments,
     as_json,
-    record_claims,
+    parse_benchmark_args,
     seed_verdict,
     write_claims,
 )
@@ -166,11 +165,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=8, help="T-PPO rounds between evals")
     ap.add_argument("--json", type=Path, default=None,
                     help="write every arm's curve, utilisation and long-problem pass@1 here")
-    add_claims_arguments(ap)
-    args = ap.parse_args()
-    if args.claims_from:
-        print(record_claims(NAME, claims, args.claims_from, args.results_dir))
-        return
+    args = parse_benchmark_args(ap, NAME, claims)
     torch.set_num_threads(1)
     start = time.perf_counter()
     res = {s: run_seed(s, args.sync_iterations, args.eval_every) for s in args.seeds}

@@ -118,6 +118,20 @@ def add_claims_arguments(parser: argparse.ArgumentParser) -> None:
                              "instead of running")
 
 
+def parse_benchmark_args(parser: argparse.ArgumentParser, name: str,
+                         claims: Callable[[dict], Sequence[Claim]],
+                         argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """A benchmark's ``parser.parse_args(argv)`` with :func:`add_claims_arguments`; with
+    ``--claims-from`` it writes benchmark ``name``'s claims file from the saved run and exits
+    (no run)."""
+    add_claims_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.claims_from:
+        print(record_claims(name, claims, args.claims_from, args.results_dir))
+        raise SystemExit(0)
+    return args
+
+
 def as_json(res: dict) -> dict:
     """``res`` as it reads back from JSON (integer keys become strings): what a benchmark's
     ``claims(res)`` gets, from a fresh run and from ``--claims-from`` alike."""
