@@ -72,3 +72,11 @@ def test_readme_claims_table_is_the_shipped_claims():
     assert block.group(1) == claims.readme_table(), (
         "README.md's claims table differs from benchmarks/results/claims/: run "
         "python scripts/readme_tables.py")
+
+
+def test_every_registered_algorithm_with_a_card_has_a_measured_claim():
+    """Issue 20: a registered algorithm with a card and no result file fails here."""
+    covered = {name for f in load_claims((claims.SHIPPED_RESULTS,)).values()
+               for c in f.claims for name in c.algorithms}
+    missing = [s.name for s in registry.ALGORITHMS.values() if s.card and s.name not in covered]
+    assert not missing, f"no claims file measures {missing}: add them to a benchmark's claims"
