@@ -1,4 +1,4 @@
-"""polab's classic-control envs (polab/envs/classic.py) against gymnasium 1.x, step for step.
+"""polab's classic-control envs (polab/envs/classic/) against gymnasium 1.x, step for step.
 
 The equivalence harness runs gymnasium's ``SyncVectorEnv`` (same-step auto-reset) of ``copies``
 single environments next to polab's env with as many copies. Polab starts from gymnasium's
