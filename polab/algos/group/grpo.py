@@ -71,6 +71,7 @@ from polab.algos.group.prefix_grouper import grouped_completion_logprobs
 from polab.config import param
 from polab.core.advantages import group_advantages
 from polab.core.algorithm import Algorithm
+from polab.core.optim import fast_adam
 from polab.lm.evaluate import evaluate
 from polab.lm.generate import Samples, completion_logprobs, generate, in_groups
 from polab.lm.model import GPT
@@ -157,7 +158,8 @@ class GRPO(Algorithm):
             self.ref_model.requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.learning_rate,
                                            betas=(c.adam_beta1, c.adam_beta2),
-                                           weight_decay=c.weight_decay, foreach=True)
+                                           weight_decay=c.weight_decay,
+                                           **fast_adam(self.device))
         self.train_seconds = self.train_cpu_seconds = 0.0
         self.last_batch: GroupBatch | None = None
 

@@ -41,6 +41,7 @@ from polab.core.advantages import gae, normalize
 from polab.core.algorithm import Algorithm
 from polab.core.losses import clipped_surrogate
 from polab.core.networks import ActorCritic
+from polab.core.optim import fast_adam
 from polab.core.rollout import EpisodeTracker, Rollout, RolloutConfig, batched_env, collect
 from polab.envs.base import BatchedEnv
 
@@ -147,12 +148,6 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
     if var == 0:
         return {}
     return {"losses/explained_variance": float(1 - (target - pred).var(unbiased=False) / var)}
-
-
-def fast_adam(device: torch.device) -> dict[str, bool]:
-    """Adam's fastest implementation on ``device``: ``fused`` (one kernel for all parameters)
-    on the CPU and CUDA, else ``foreach``; the same update up to rounding."""
-    return {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
 
 
 class Batch(NamedTuple):
