@@ -68,6 +68,19 @@ def select_samples(samples: Samples, index: torch.Tensor) -> Samples:
                       else getattr(samples, f.name)[index] for f in fields(samples)})
 
 
+def minibatch_units(rows: torch.Tensor, group_size: int) -> torch.Tensor:
+    """The kept ``rows`` as ``(units, size)``, the pieces minibatches are cut from: single
+    rows (``group_size = 1``), or whole groups of ``group_size`` adjacent rows (Prefix
+    Grouper scores a group in one forward, so it must get all of it)."""
+    g = group_size
+    units = rows.view(-1, g) if rows.numel() % g == 0 else rows[:, None]
+    if g > 1 and (units.shape[1] != g or (units[:, 0] % g != 0).any()
+                  or (units - units[:, :1] != torch.arange(g, device=rows.device)).any()):
+        raise ValueError("prefix_grouper scores whole groups, but select_rows kept part "
+                         "of a group; turn prefix_grouper off")
+    return units
+
+
 def batch_metrics(batch: GroupBatch, group_size: int) -> dict[str, Any]:
     """TRL's batch metrics of one iteration (``reward``, ``frac_reward_zero_std``,
     ``completions/*``, …) for groups of ``group_size`` adjacent rows, plus polab's

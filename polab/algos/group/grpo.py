@@ -64,7 +64,7 @@ from typing import Any
 
 import torch
 
-from polab.algos.group.batch import GroupBatch, batch_metrics
+from polab.algos.group.batch import GroupBatch, batch_metrics, minibatch_units
 from polab.algos.group.dapo import dynamic_sampling, overlong_penalty, scaled_overlong_buffer
 from polab.algos.group.losses import GroupConfig, clipped_surrogate_loss, mask_truncated
 from polab.algos.group.prefix_grouper import grouped_completion_logprobs
@@ -324,7 +324,7 @@ class GRPO(Algorithm):
         (TRL's ``num_items_in_batch``), so the minibatch losses add up to one token mean."""
         c = self.config
         rows = batch.keep.nonzero().squeeze(1)
-        units = self._units(rows)
+        units = minibatch_units(rows, c.num_generations if c.prefix_grouper else 1)
         if c.loss_type == "dapo":
             batch.loss_normalizer = batch.mask[rows.to(batch.mask.device)].sum().clamp(min=1)
         records: list[dict[str, torch.Tensor]] = []
@@ -347,16 +347,6 @@ class GRPO(Algorithm):
         out = {k: float(torch.stack([r[k] for r in records]).mean()) for k in records[0]}
         out["logprob_mismatch"] = float(records[0]["logprob_mismatch"])
         return out
-
-    def _units(self, rows: torch.Tensor) -> torch.Tensor:
-        """Kept rows as ``(units, size)``: single rows, or whole groups for Prefix Grouper."""
-        g = self.config.num_generations if self.config.prefix_grouper else 1
-        units = rows.view(-1, g) if rows.numel() % g == 0 else rows[:, None]
-        if g > 1 and (units.shape[1] != g or (units[:, 0] % g != 0).any()
-                      or (units - units[:, :1] != torch.arange(g, device=rows.device)).any()):
-            raise ValueError("prefix_grouper scores whole groups, but select_rows kept part "
-                             "of a group; turn prefix_grouper off")
-        return units
 
     def loss(self, batch: GroupBatch) -> dict[str, torch.Tensor]:
         """The clipped surrogate (+ KL, entropy bonus, ``extra_loss``) on ``batch``."""
