@@ -361,7 +361,11 @@ def save(records: list[dict], args: argparse.Namespace) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    goal_claims = claims(as_json(res))
+    if goal_claims:  # an empty file would hide the shipped one on the book's claims page
+        print("claims:", write_claims(NAME, goal_claims, results_dir=args.results_dir))
+    else:
+        print("claims: none (the goal needs both sides; no claims file written)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Tiny-LM benchmarks: sampling with a KV cache vs re-running the full forward every step.
 
-    python benchmarks/lm.py [--batch 512] [--new-tokens 32] [--threads 2] [--device auto]
+    python benchmarks/lm.py [--batch 512] [--new-tokens 5 9 16 32] [--threads 2] [--device auto]
     python benchmarks/lm.py --threads 1 --new-tokens 5 9 16 32 \
         --json benchmarks/results/lm.json --results-dir benchmarks/results/claims  # shipped
 
@@ -95,8 +95,9 @@ def generation_tokens_per_s(model: GPT, prompt_ids: torch.Tensor, new_tokens: in
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--new-tokens", type=int, nargs="+", default=[32],
-                        help="completion lengths (each one a measurement)")
+    parser.add_argument("--new-tokens", type=int, nargs="+", default=[5, 9, 16, 32],
+                        help="completion lengths, each one a measurement (default: the "
+                             "lengths the chapters use, issue 19's goal)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--device", default="auto")
