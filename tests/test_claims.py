@@ -142,3 +142,18 @@ def test_every_registered_algorithm_with_a_card_has_a_measured_claim():
                for c in f.claims for name in c.algorithms}
     missing = [s.name for s in registry.ALGORITHMS.values() if s.card and s.name not in covered]
     assert not missing, f"no claims file measures {missing}: add them to a benchmark's claims"
+
+
+def test_book_claims_page_has_the_goals_after_the_cards():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_book
+
+    page = build_book.claims_page()
+    assert "## Project goals" in page and page.index("## Card") < page.index("## Project goals")
+    for f in load_claims().values():
+        for c in f.claims:
+            assert c.claim in page, f"the claims page lacks {f.name}'s {c.source} {c.claim!r}"
+            if c.is_goal:
+                assert f"### Issue {c.issue}" in page
