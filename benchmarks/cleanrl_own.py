@@ -11,6 +11,8 @@ not copied into polab)::
     python benchmarks/cleanrl_own.py --seeds 1 2 3 --save /tmp/own.json  # then 4 5, then --table
     python benchmarks/cleanrl_own.py --compare --seeds 1 2 --save /tmp/check.json  # and 3 4, 5
     python benchmarks/cleanrl_own.py --table /tmp/check.json   # all saved runs, one table
+    python benchmarks/cleanrl_own.py --compare --json benchmarks/results/cleanrl_own.json \
+        --results-dir benchmarks/results/claims   # the shipped measurement of issue 19's goal
 
 (logs: benchmarks/results/cleanrl_own.txt and reference_check.txt, each a sweep split into
 locked runs of a few minutes with ``--save``, then ``--table``). Without the setup it prints
@@ -46,6 +48,11 @@ time is its wall-clock on an idle machine. ``--compare`` alternates the two per 
 per seed the seconds, steps and µs of wall-clock and of CPU per env step of both, the medians,
 the paired per-seed ratios, the ratios of the medians reference / CleanRL and a verdict per goal
 (within ±20 %: env steps to 475, µs of wall-clock per env step, the same in CPU time).
+
+With both sides (``--compare``, or ``--table`` of a saved comparison), ``--json`` saves the runs
+and the claims file (``build/results/cleanrl_own.json``, ``--results-dir`` elsewhere;
+``--claims-from`` rebuilds it from a saved ``--json``) holds issue 19's goal once per verdict
+line, with every seed's numbers of both sides.
 """
 
 from __future__ import annotations
@@ -68,7 +75,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+
 TARGET, WINDOW, TOLERANCE = 475.0, 20, 0.2
+NAME, ISSUE = "cleanrl_own", 19
 HERE = Path(__file__).resolve().parent
 
 
@@ -202,6 +212,54 @@ def machine() -> str:
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
 
+GOALS = (("steps", "env steps to 475"), ("us", "µs of wall-clock per env step"),
+         ("cpu_us", "µs of CPU time per env step (wall-clock less the load)"))
+
+
+def goals(records: list[dict]) -> list[tuple[str, str, float, bool]]:
+    """Issue 19's goals from both sides' runs: per goal its key, its name, the ratio of the
+    medians reference / CleanRL and whether it is within ±``TOLERANCE`` (every run having
+    reached 475); the CPU-time goal only where every run recorded its CPU time."""
+    seeds = sorted({r["seed"] for r in records})
+    runs = {(r["side"], r["seed"]): r for r in records}  # a later record of a seed wins
+    per_side = {side: [runs[side, seed] for seed in seeds] for side in ("cleanrl", "reference")}
+    reached = all(r["reached"] for r in records)
+    has_cpu = all("cpu" in r for r in records)  # CPU time: wall-clock on an idle machine
+    out = []
+    for key, name in GOALS[:2 + has_cpu]:
+        ratio = median_of(per_side["reference"], key) / median_of(per_side["cleanrl"], key)
+        out.append((key, name, ratio, reached and abs(ratio - 1) <= TOLERANCE))
+    return out
+
+
+def claims(res: dict) -> list[Claim]:
+    """Issue 19's goal for the reference, once per verdict line, from a run's results (as read
+    back from ``--json``); none unless both sides ran."""
+    records = res["records"]
+    if {r["side"] for r in records} != {"cleanrl", "reference"}:
+        return []
+    seeds = tuple(sorted({int(r["seed"]) for r in records}))
+    runs = {(r["side"], r["seed"]): r for r in records}
+    loads = [r["load"] for r in records]
+    value = {"steps": lambda r: float(r["steps"]), "us": per_step,
+             "cpu_us": lambda r: per_step(r, "cpu")}
+    out = []
+    for key, name, ratio, ok in goals(records):
+        out.append(Claim(
+            card="", issue=ISSUE, algorithms=(), notebook="01_policy_gradients",
+            claim=f"benchmarks/reference_ppo.py matches CleanRL's own ppo.py within "
+                  f"±{TOLERANCE:.0%} in median {name}",
+            baseline="CleanRL's ppo.py, unmodified, at its CartPole defaults",
+            metric=f"{name}, seeds run interleaved, each in a fresh process",
+            seeds=seeds,
+            values={side: tuple(value[key](runs[side, s]) for s in seeds)
+                    for side in ("reference", "cleanrl")},
+            verdict="met" if ok else "not met",
+            note=f"ratio of the medians reference / CleanRL {ratio:.2f}; load average "
+                 f"{min(loads):.2f}–{max(loads):.2f} over the runs"))
+    return out
+
+
 def table(records: list[dict]) -> None:
     """Per seed and side: seconds, env steps, µs per env step; the medians; with both sides,
     the ratios reference / CleanRL and a verdict per goal."""
@@ -234,12 +292,7 @@ def table(records: list[dict]) -> None:
             print(f"µs of {name} per env step, reference / CleanRL, seed by seed: "
                   f"{' '.join(f'{r:.2f}' for r in paired)}, median "
                   f"{statistics.median(paired):.2f}")
-        goals = [("steps", "env steps to 475"), ("us", "µs of wall-clock per env step")]
-        if has_cpu:  # a single-threaded run's CPU time is its wall-clock on an idle machine
-            goals.append(("cpu_us", "µs of CPU time per env step (wall-clock less the load)"))
-        for key, name in goals:
-            ratio = median_of(per_side["reference"], key) / median_of(per_side["cleanrl"], key)
-            ok = reached and abs(ratio - 1) <= TOLERANCE
+        for _, name, ratio, ok in goals(records):
             print(f"median {name}, reference / CleanRL: {ratio:.2f}; "
                   f"goal within ±{TOLERANCE:.0%}: {'met' if ok else 'NOT met'}")
 
@@ -258,12 +311,16 @@ def main() -> None:
                                        "a sweep into several locked runs)")
     parser.add_argument("--table", help="print the table of the runs saved in this file; run "
                                         "nothing")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="save the runs (both sides, per seed) to this file")
     parser.add_argument("--child", choices=("cleanrl", "reference"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(1)
 
     if args.table:
-        table([json.loads(line) for line in Path(args.table).read_text().splitlines()])
+        records = [json.loads(line) for line in Path(args.table).read_text().splitlines()]
+        table(records)
+        save(records, args)
         return
     if args.child:
         run = (run_script(args.script, args.seeds[0], args.check_point, args.max_seconds)
@@ -294,6 +351,21 @@ def main() -> None:
                     f.write(json.dumps(records[-1]) + "\n")
     print()
     table(records)
+    save(records, args)
+
+
+def save(records: list[dict], args: argparse.Namespace) -> None:
+    """``--json`` and the claims file of the runs ``records``."""
+    res = {"script": args.script, "check_point": args.check_point, "machine": machine(),
+           "records": records}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=1) + "\n")
+    goal_claims = claims(as_json(res))
+    if goal_claims:  # an empty file would hide the shipped one on the book's claims page
+        print("claims:", write_claims(NAME, goal_claims, results_dir=args.results_dir))
+    else:
+        print("claims: none (the goal needs both sides; no claims file written)")
 
 
 if __name__ == "__main__":

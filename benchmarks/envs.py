@@ -4,6 +4,8 @@ gymnasium's vector envs.
     python benchmarks/envs.py                        # all four environments, N = 1 … 65536
     python benchmarks/envs.py --envs CartPole-v1      # one of them (split long runs this way)
     python benchmarks/envs.py --device cuda --sizes 1 1024 8192 65536 --seconds 2
+    python benchmarks/envs.py --json benchmarks/results/envs.json \
+        --results-dir benchmarks/results/claims   # the shipped measurement of issue 19's goals
 
 Up to three implementations step N copies with uniformly random actions, same-step auto-reset
 where the implementation offers it. The actions are drawn before timing (a cycle of
@@ -26,26 +28,33 @@ per second (N times the batched calls per second). NumPy is single-threaded, so 
 machine and its load average; the last lines give issue 19's goals, each ``met`` or ``NOT met``
 as computed from the cells above (CartPole ≥ numpy-vec at every N ≥ 256 and ≥ 2x at every
 N ≥ 8192; every environment ≥ 50x SyncVectorEnv at every measured N ≥ 1024; with
-``--device cuda``, ≥ 10^8 CartPole steps/s at N = 65536).
+``--device cuda``, ≥ 10^8 CartPole steps/s at N = 65536). ``--json`` saves every cell's rates
+and ratios; the claims file (``build/results/envs.json``, ``--results-dir`` elsewhere;
+``--claims-from`` rebuilds it from a saved ``--json``) holds one goal claim per goal line, with
+the ratio of every cell the goal judges (a deterministic measurement: no seeds).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
+from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
 from polab.envs import make
 
+NAME, ISSUE = "envs", 19
 ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0")
 ACTION_BATCHES = 16
 
@@ -116,32 +125,74 @@ def load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def goals(ratios: dict[str, dict[int, dict[str, float]]],
+          cartpole_gpu: float | None = None) -> list[dict]:
+    """Issue 19's goals judged from the measured ratios ``ratios[env][N][impl]`` (polab's rate
+    over ``impl``'s) and, on a GPU, polab's CartPole steps/s at N = 65536: per goal its text,
+    the cells it judges (``{(env, N, impl): ratio}``, or the GPU rate), the threshold, and
+    ``met`` (``None`` when no cell judges it: a size or an implementation left out)."""
+    def judge(goal: str, env: str, impl: str, least_n: int, least_ratio: float) -> dict:
+        cells = {(env, int(n), impl): r[impl] for n, r in ratios.get(env, {}).items()
+                 if int(n) >= least_n and impl in r}
+        return {"goal": goal, "cells": cells, "least": least_ratio,
+                "met": min(cells.values()) >= least_ratio if cells else None}
+
+    out = []
+    if "CartPole-v1" in ratios:
+        out += [judge("CartPole >= numpy-vec at N >= 256", "CartPole-v1", "numpy-vec", 256, 1.0),
+                judge("CartPole >= 2x numpy-vec at N >= 8192", "CartPole-v1", "numpy-vec",
+                      8192, 2.0)]
+    out += [judge(f"{env} >= 50x SyncVectorEnv at N >= 1024", env, "sync", 1024, 50.0)
+            for env in ratios]
+    if cartpole_gpu is not None:
+        out.append({"goal": "CartPole >= 1e8 steps/s at N = 65536 on the GPU",
+                    "cells": {("CartPole-v1", 65536, "GPU steps/s"): cartpole_gpu},
+                    "least": 1e8, "met": cartpole_gpu >= 1e8})
+    return out
+
+
 def verdicts(ratios: dict[str, dict[int, dict[str, float]]],
              cartpole_gpu: float | None = None) -> list[str]:
-    """Issue 19's goals as lines ``goal ...: met`` / ``NOT met`` from the measured ratios
-    ``ratios[env][N][impl]`` (polab's rate over ``impl``'s) and, on a GPU, polab's CartPole
-    steps/s at N = 65536; a goal with no cell to judge it (a size or an implementation left
-    out) says so."""
-    def judge(goal: str, env: str, impl: str, least_n: int, least_ratio: float) -> str:
-        cells = {n: r[impl] for n, r in ratios.get(env, {}).items() if n >= least_n and impl in r}
-        if not cells:
-            return f"goal {goal}: not measured"
-        worst = min(cells, key=cells.get)
-        met = "met" if cells[worst] >= least_ratio else "NOT met"
-        return f"goal {goal}: {met} (lowest {cells[worst]:.2f}x at N = {worst})"
-
+    """Issue 19's goals (:func:`goals`) as lines ``goal ...: met`` / ``NOT met``; a goal with no
+    cell to judge it says so."""
     lines = []
-    if "CartPole-v1" in ratios:
-        lines += [judge("CartPole >= numpy-vec at N >= 256", "CartPole-v1", "numpy-vec", 256, 1.0),
-                  judge("CartPole >= 2x numpy-vec at N >= 8192", "CartPole-v1", "numpy-vec",
-                        8192, 2.0)]
-    lines += [judge(f"{env} >= 50x SyncVectorEnv at N >= 1024", env, "sync", 1024, 50.0)
-              for env in ratios]
-    if cartpole_gpu is not None:
-        met = "met" if cartpole_gpu >= 1e8 else "NOT met"
-        lines.append(f"goal CartPole >= 1e8 steps/s at N = 65536 on the GPU: {met} "
-                     f"({fmt(cartpole_gpu)})")
+    for g in goals(ratios, cartpole_gpu):
+        if g["met"] is None:
+            lines.append(f"goal {g['goal']}: not measured")
+            continue
+        met = "met" if g["met"] else "NOT met"
+        (env, n, impl), worst = min(g["cells"].items(), key=lambda kv: kv[1])
+        if impl == "GPU steps/s":
+            lines.append(f"goal {g['goal']}: {met} ({fmt(worst)})")
+        else:
+            lines.append(f"goal {g['goal']}: {met} (lowest {worst:.2f}x at N = {n})")
     return lines
+
+
+def claims(res: dict) -> list[Claim]:
+    """Issue 19's environment goals from a run's results (as read back from ``--json``): one
+    claim per goal that a measured cell judges, one number per cell."""
+    ratios = {env: {int(n): r for n, r in by_n.items()} for env, by_n in res["ratios"].items()}
+    out = []
+    for g in goals(ratios, res.get("cartpole_gpu")):
+        if g["met"] is None:
+            continue
+        values = {(f"{env} N={n} steps/s" if impl == "GPU steps/s" else
+                   f"{env} N={n} vs {impl}"): (v,) for (env, n, impl), v in g["cells"].items()}
+        (_, n, _), worst = min(g["cells"].items(), key=lambda kv: kv[1])
+        gpu = "GPU steps/s" in next(iter(g["cells"]))
+        out.append(Claim(
+            card="", issue=ISSUE, algorithms=(), notebook="00_tour", claim=g["goal"],
+            baseline="polab's own rate" if gpu else
+            ("gymnasium's numpy-vectorized CartPoleVectorEnv" if "numpy" in g["goal"]
+             else "gymnasium's SyncVectorEnv (same-step auto-reset)"),
+            metric="polab's env steps/s" if gpu else
+            "ratio of env steps/s, polab / baseline (random actions, one thread)",
+            seeds=(), values=values, verdict="met" if g["met"] else "not met",
+            note=(f"{fmt(worst)} steps/s" if gpu else f"lowest {worst:.2f}x at N = {n}")
+            + f"; {res['device']}; load average {res['load'][0]} at start, "
+              f"{res['load'][1]} at the end"))
+    return out
 
 
 def main() -> None:
@@ -157,16 +208,20 @@ def main() -> None:
     parser.add_argument("--skip-sync", action="store_true", help="leave out SyncVectorEnv")
     parser.add_argument("--sync-max", type=int, default=8192,
                         help="largest N for SyncVectorEnv (one Python env per copy)")
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, default=None,
+                        help="save every cell's rates and ratios to this file")
+    args = parse_benchmark_args(parser, NAME, claims)
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    load_start = load()
     print(f"device {device} ({name or platform.machine()}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads, gymnasium {gym.__version__}, "
           f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average "
-          f"{load()}; median of {args.repeats} interleaved runs x {args.seconds:g} s")
+          f"{load_start}; median of {args.repeats} interleaved runs x {args.seconds:g} s")
     ratios: dict[str, dict[int, dict[str, float]]] = {}
+    rates: dict[str, dict[int, dict[str, float]]] = {}
     cartpole_gpu: float | None = None
     for env_name in args.envs:
         impls = ["polab"] + (["numpy-vec"] if has_numpy_vec(env_name) else []) \
@@ -192,10 +247,21 @@ def main() -> None:
                 print(row, flush=True)
                 ratios.setdefault(env_name, {})[n] = {k: rate["polab"] / rate[k]
                                                        for k in rate if k != "polab"}
+                rates.setdefault(env_name, {})[n] = rate
                 if env_name == "CartPole-v1" and n == 65536 and device.type == "cuda":
                     cartpole_gpu = rate["polab"]
-    print(f"\nload average at the end {load()}")
+    load_end = load()
+    print(f"\nload average at the end {load_end}")
     print("\n".join(verdicts(ratios, cartpole_gpu)))
+    res = {"device": f"device {device} ({name or platform.machine()}), "
+                     f"{torch.get_num_threads()} torch thread(s)",
+           "sizes": args.sizes, "seconds": args.seconds, "repeats": args.repeats,
+           "load": [load_start, load_end], "rates": rates, "ratios": ratios,
+           "cartpole_gpu": cartpole_gpu}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=1) + "\n")
+    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
 
 
 if __name__ == "__main__":

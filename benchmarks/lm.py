@@ -1,6 +1,8 @@
 """Tiny-LM benchmarks: sampling with a KV cache vs re-running the full forward every step.
 
-    python benchmarks/lm.py [--batch 512] [--new-tokens 32] [--threads 2] [--device auto]
+    python benchmarks/lm.py [--batch 512] [--new-tokens 5 9 16 32] [--threads 2] [--device auto]
+    python benchmarks/lm.py --threads 1 --new-tokens 5 9 16 32 \
+        --json benchmarks/results/lm.json --results-dir benchmarks/results/claims  # shipped
 
 The model has the shipped addition base's size (2 layers, d = 64, 4 heads) with a context
 long enough for a 3-digit prompt plus ``--new-tokens`` tokens, randomly initialised; no token
@@ -14,15 +16,50 @@ side with the ratio, the device, the thread count and the torch version.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
+from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
 from polab.device import describe, pick_device
 from polab.lm.generate import generate
 from polab.lm.model import GPT, GPTConfig
 from polab.lm.tasks import AdditionTask
+
+NAME, ISSUE, GOAL = "lm", 19, 5.0
+"""The goal: KV-cache sampling >= 5x the full-forward sampler's tokens/s (issue 19)."""
+
+
+def token_bound(prompt: int, new_tokens: int) -> float:
+    """The ratio the token counts alone allow: tokens the naive sampler encodes per row over
+    those the KV-cache sampler encodes."""
+    naive = new_tokens * prompt + new_tokens * (new_tokens - 1) / 2
+    return naive / (prompt + new_tokens - 1)
+
+
+def claims(res: dict) -> list[Claim]:
+    """Issue 19's KV-cache goal at each measured length, from a run's results (as read back
+    from ``--json``)."""
+    out = []
+    for n, r in res["lengths"].items():
+        ratio = r["kv"] / r["naive"]
+        out.append(Claim(
+            card="", issue=ISSUE, algorithms=(), notebook="03_grpo_family",
+            claim=f"KV-cache sampling is >= {GOAL:g}x the full-forward sampler at {n} new "
+                  "tokens",
+            baseline="re-running the full forward at every step",
+            metric=f"tokens/s, batch {res['batch']}, prompt {res['prompt']} tokens, median of "
+                   f"{res['repeats']}",
+            seeds=(), values={"KV cache": (r["kv"],), "full forward": (r["naive"],)},
+            verdict="met" if ratio >= GOAL else "not met",
+            note=f"{ratio:.1f}x (the token counts bound it by "
+                 f"{token_bound(res['prompt'], int(n)):.1f}x); {res['device']}, "
+                 f"load average {r['load']:.2f}"))
+    return out
 
 
 def time_generation(model: GPT, prompt_ids: torch.Tensor, new_tokens: int, kv_cache: bool
@@ -58,32 +95,49 @@ def generation_tokens_per_s(model: GPT, prompt_ids: torch.Tensor, new_tokens: in
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, nargs="+", default=[5, 9, 16, 32],
+                        help="completion lengths, each one a measurement (default: the "
+                             "lengths the chapters use, issue 19's goal)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args(argv)
+    parser.add_argument("--json", type=Path, default=None,
+                        help="save the tokens/s per length to this file")
+    args = parse_benchmark_args(parser, NAME, claims, argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     task = AdditionTask(eval_size=0)
     problems = task.sample_prompts(args.batch, torch.Generator().manual_seed(0))
     prompt_ids, _ = task.encode_prompts(problems, device)
-    torch.manual_seed(0)
-    config = GPTConfig(vocab_size=task.tokenizer.vocab_size,
-                       block_size=prompt_ids.shape[1] + args.new_tokens)
-    model = GPT(config).to(device).eval()
     print(f"torch {torch.__version__}, device {describe(device)}, "
           f"torch.get_num_threads() = {torch.get_num_threads()}")
-    print(f"model: {config.n_layer} layers, d={config.n_embd}, {model.num_params()} parameters; "
-          f"batch {args.batch}, prompt {prompt_ids.shape[1]} tokens, "
-          f"{args.new_tokens} new tokens, median of {args.repeats}")
-    speed = generation_tokens_per_s(model, prompt_ids, args.new_tokens, args.repeats)
-    kv, naive = speed["kv"], speed["naive"]
-    print(f"{'sampler':<28}{'tokens/s':>12}")
-    print(f"{'KV cache':<28}{kv:>12,.0f}")
-    print(f"{'naive (full forward/step)':<28}{naive:>12,.0f}")
-    print(f"KV-cache speed-up: {kv / naive:.1f}x (acceptance: >= 5x)")
+    res: dict = {"batch": args.batch, "prompt": prompt_ids.shape[1], "repeats": args.repeats,
+                 "device": describe(device),
+                 "lengths": {}}
+    for new_tokens in args.new_tokens:
+        torch.manual_seed(0)
+        config = GPTConfig(vocab_size=task.tokenizer.vocab_size,
+                           block_size=prompt_ids.shape[1] + new_tokens)
+        model = GPT(config).to(device).eval()
+        print(f"model: {config.n_layer} layers, d={config.n_embd}, {model.num_params()} "
+              f"parameters; batch {args.batch}, prompt {prompt_ids.shape[1]} tokens, "
+              f"{new_tokens} new tokens, median of {args.repeats}")
+        speed = generation_tokens_per_s(model, prompt_ids, new_tokens, args.repeats)
+        kv, naive = speed["kv"], speed["naive"]
+        load = os.getloadavg()[0]
+        res["lengths"][new_tokens] = {"kv": kv, "naive": naive, "load": load}
+        print(f"{'sampler':<28}{'tokens/s':>12}")
+        print(f"{'KV cache':<28}{kv:>12,.0f}")
+        print(f"{'naive (full forward/step)':<28}{naive:>12,.0f}")
+        print(f"KV-cache speed-up: {kv / naive:.1f}x (acceptance: >= {GOAL:g}x: "
+              f"{'met' if kv / naive >= GOAL else 'NOT met'}; the token counts bound it by "
+              f"{token_bound(prompt_ids.shape[1], new_tokens):.1f}x) load average {load:.2f}",
+              flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=1) + "\n")
+    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ shared-prefix forward vs the repeated-prefix forward (time and activation memory
 
     python benchmarks/lm_grpo.py [--threads 1] [--iterations 20] [--prompts 64]
                                  [--update-epochs 1] [--device auto] [--profile]
+    python benchmarks/lm_grpo.py --json benchmarks/results/lm_grpo.json \
+        --results-dir benchmarks/results/claims   # the shipped measurement of issue 19's goal
 
 1. **GRPO iteration** (issue 19's "LM loop") — ``GRPO`` on the shipped addition base at
    ``GRPOConfig``'s defaults except ``update_epochs`` (default here: 1, one Adam step per
@@ -23,16 +25,21 @@ shared-prefix forward vs the repeated-prefix forward (time and activation memory
    memory is printed too. Beside them the analytic ratios of ``forward_cost``: tokens through
    the token-wise layers and query-key pairs in attention.
 
-Every run prints the machine (device, torch, threads, CPUs, load average).
+Every run prints the machine (device, torch, threads, CPUs, load average). ``--json`` saves
+both sections' numbers; the claims file (``build/results/lm_grpo.json``, ``--results-dir``
+elsewhere; ``--claims-from`` rebuilds it from a saved ``--json``) holds issue 19's goal once per
+thread count of section 1, with the median ms with and without Prefix Grouper.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,9 +50,44 @@ from polab.algos.group.prefix_grouper import (
     prefix_grouped_logprobs,
     repeated_prefix_samples,
 )
+from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
 from polab.device import describe, pick_device
 from polab.lm.generate import completion_logprobs
 from polab.lm.model import GPT, GPTConfig
+
+NAME, ISSUE, GOAL_MS = "lm_grpo", 19, 30.0
+"""Issue 19's goal: one GRPO iteration (64 x 8, Prefix Grouper on) in <= 30 ms, median."""
+
+
+def met(on_seconds: float) -> bool:
+    """Issue 19's criterion on the median seconds of an iteration with Prefix Grouper on."""
+    return 1e3 * on_seconds <= GOAL_MS
+
+
+def claims(res: dict) -> list[Claim]:
+    """Issue 19's GRPO-iteration goal per thread count, from a run's results (as read back
+    from ``--json``)."""
+    out = []
+    G = res["G"]
+    for threads, r in res["iterations"].items():
+        on, off = r["on"], r["off"]
+        phases = ", ".join(f"{p} {1e3 * on[p]:.1f}" for p in ("generation", "loss forward",
+                                                               "backward", "optimiser"))
+        out.append(Claim(
+            card="", issue=ISSUE, algorithms=("grpo",), notebook="03_grpo_family",
+            claim=f"one GRPO iteration of {res['prompts']} prompts x {G} completions "
+                  f"(update_epochs={res['update_epochs']}, Prefix Grouper on) takes <= "
+                  f"{GOAL_MS:g} ms on {threads} thread(s)",
+            baseline="the same iteration without Prefix Grouper",
+            metric=f"ms per iteration, median of {res['iterations_timed']} after 2 warm-up "
+                   "ones",
+            seeds=(), values={"Prefix Grouper on": (1e3 * on["total"],),
+                              "Prefix Grouper off": (1e3 * off["total"],)},
+            verdict="met" if met(on["total"]) else "not met",
+            note=f"{1e3 * on['total']:.1f} ms ({phases}; CPU time {1e3 * on['cpu']:.1f}, "
+                 f"fastest step {1e3 * on['fastest']:.1f}); {res['device']}; load average "
+                 f"{r['load']:.2f}"))
+    return out
 
 
 def sync(device: torch.device) -> None:
@@ -208,7 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="print torch.profiler's op table of 3 steps (Prefix Grouper on)")
     parser.add_argument("--skip-prefix-cases", action="store_true", help="section 1 only")
-    args = parser.parse_args(argv)
+    parser.add_argument("--json", type=Path, default=None,
+                        help="save both sections' numbers to this file")
+    args = parse_benchmark_args(parser, NAME, claims, argv)
     device = pick_device(args.device)
     torch.set_num_threads(args.threads[0])
     print(f"torch {torch.__version__}, device {describe(device)}, {os.cpu_count()} CPUs, "
@@ -218,12 +262,17 @@ def main(argv: list[str] | None = None) -> None:
     base = GRPOConfig(eval_every=0, update_epochs=args.update_epochs,
                       generation_batch_size=args.prompts * G, num_generations=G)
     configs = {"on": base.replace(prefix_grouper=True), "off": base.replace(prefix_grouper=False)}
+    saved: dict = {"prompts": args.prompts, "G": G, "update_epochs": args.update_epochs,
+                   "iterations_timed": args.iterations, "device": describe(device),
+                   "iterations": {}, "prefix_cases": {}}
     for threads in args.threads:
         torch.set_num_threads(threads)
+        load = os.getloadavg()[0]
         print(f"\n1. One GRPO iteration: {args.prompts} prompts x {G} completions, "
               f"update_epochs={args.update_epochs}, {threads} thread(s), median of "
-              f"{args.iterations} (load {os.getloadavg()[0]:.2f})")
+              f"{args.iterations} (load {load:.2f})")
         res = grpo_iterations(configs, device, args.iterations)
+        saved["iterations"][threads] = {**res, "load": load}
         print(f"{'phase':<14}" + "".join(f"{'PG ' + n + ' ms':>11}{'share':>7}" for n in res))
         for phase in PHASES + ("other", "total"):
             label = "Python/other" if phase == "other" else phase
@@ -234,15 +283,23 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{label:<14}" + "".join(f"{1e3 * r[key]:>11.1f}{'':>7}"
                                            for r in res.values()))
         on = 1e3 * res["on"]["total"]
-        verdict = "met" if on <= 30 else "NOT met"
-        print(f"goal <= 30 ms (prefix grouper on, {args.prompts} x {G}, "
+        verdict = "met" if met(res["on"]["total"]) else "NOT met"
+        print(f"goal <= {GOAL_MS:g} ms (prefix grouper on, {args.prompts} x {G}, "
               f"update_epochs={args.update_epochs}, {threads} thread(s)): {on:.1f} ms, "
               f"{verdict}; without Prefix Grouper {1e3 * res['off']['total']:.1f} ms")
     if args.profile:
         profile_step(configs["on"], device)
-    if args.skip_prefix_cases:
-        return
+    if not args.skip_prefix_cases:
+        saved["prefix_cases"] = prefix_cases(args, device)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(saved, indent=1) + "\n")
+    print("claims:", write_claims(NAME, claims(as_json(saved)), results_dir=args.results_dir))
 
+
+def prefix_cases(args: argparse.Namespace, device: torch.device) -> dict:
+    """Section 2: print the Prefix Grouper cases; their numbers by case."""
+    out = {}
     torch.set_num_threads(args.threads[0])
     print(f"\n2. Prefix Grouper vs repeated prefix, forward + backward "
           f"({torch.get_num_threads()} thread(s), median of {args.repeats})")
@@ -254,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         res = prefix_case(model, P, G, Lp, Ls, args.repeats, device)
         cost = forward_cost(Lp, Ls, G)
         case = f"P={P} prefix {Lp} suffix {Ls} G={G}"
+        out[case] = {**res, "cost": cost}
         for mode in ("repeated", "grouped"):
             r = res[mode]
             ratios = ""
@@ -267,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     print("speed-up and memory: repeated / grouped (measured); tokens and attention: the "
           "analytic ratios of forward_cost (the grouped forward packs one row per prompt at "
           "both sizes, prefix_grouped_logits, and so scores (Lp + G·Ls)² pairs)")
+    return out
 
 
 if __name__ == "__main__":

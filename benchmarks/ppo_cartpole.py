@@ -4,6 +4,8 @@
     python benchmarks/ppo_cartpole.py --seeds 6 7 8 9 10 --skip-reference
     python benchmarks/ppo_cartpole.py --profile              # where one iteration's time goes
     python benchmarks/ppo_cartpole.py --set num_envs=64 --skip-reference   # not the defaults
+    python benchmarks/ppo_cartpole.py --json benchmarks/results/ppo_cartpole.json \
+        --results-dir benchmarks/results/claims   # the shipped measurement (issue 19's goal)
 
 Solved = the mean return of the last 20 finished episodes reaches 475 (CartPole-v1's
 ``reward_threshold``), for both implementations:
@@ -28,6 +30,11 @@ run interleaved (polab 1, reference 1, polab 2, ...) in one process on the same 
 torch thread count, so a change in the machine's load hits both alike. A reference run stopped
 by the cap counts as ``> cap``: its median and the ratio are then lower bounds, and say so.
 
+Issue 19's goal, the last line: the ratio of the medians reference / polab is >= 20 and polab
+reached 475 on every seed. ``--json`` saves the per-seed results; the claims file
+(``build/results/ppo_cartpole.json``, ``--results-dir`` elsewhere; ``--claims-from`` rebuilds it
+from a saved ``--json``) holds that goal with every seed's seconds and env steps of both sides.
+
 ``--profile`` times ``--profile-iterations`` iterations of polab's PPO at its defaults (after
 ``--profile-warmup`` iterations, so the episodes are of a typical length) with a
 ``time.perf_counter`` breakdown: the functions of each phase are wrapped for the duration and
@@ -41,6 +48,7 @@ import argparse
 import contextlib
 import dataclasses
 import importlib
+import json
 import math
 import os
 import statistics
@@ -48,7 +56,8 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -57,10 +66,12 @@ import torch
 
 import polab.algos.pg.ppo as ppo_module
 from polab.algos.pg.ppo import PPO, PPOConfig
+from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
 from polab.device import describe, pick_device
 from polab.train import TrainingRun
 
 ENV, TARGET, GOAL_RATIO = "CartPole-v1", 475.0, 20.0
+NAME, ISSUE = "ppo_cartpole", 19
 train_module = importlib.import_module("polab.train")  # `polab.train` is also a function
 
 
@@ -107,6 +118,45 @@ def median(results: list[Result]) -> tuple[float, float, bool]:
 
 def fmt_median(seconds: float, exact: bool) -> str:
     return f"{seconds:.2f}" if exact else f"> {seconds:.2f}"
+
+
+def goal(polab: list[Result], reference: list[Result]) -> tuple[float, bool]:
+    """Issue 19's goal: the ratio of the median seconds reference / polab, and whether it is
+    >= ``GOAL_RATIO`` with polab reaching 475 on every seed."""
+    polab_med, _, polab_exact = median(polab)
+    ratio = median(reference)[0] / polab_med
+    return ratio, polab_exact and ratio >= GOAL_RATIO
+
+
+def claims(res: dict) -> list[Claim]:
+    """Issue 19's PPO goal from a run's results (as read back from ``--json``); none without
+    the reference (``--skip-reference``)."""
+    if not res.get("reference"):
+        return []
+    seeds = tuple(int(s) for s in res["seeds"])
+    polab = [Result(**r) for r in res["polab"]]
+    reference = [Result(**r) for r in res["reference"]]
+    ratio, met = goal(polab, reference)
+    steps_ratio = median(reference)[1] / median(polab)[1]
+    bound = "" if all(r.reached for r in reference) else ">= "
+    overrides = res.get("overrides") or {}
+    setting = (f"; not polab's defaults: {', '.join(f'{k}={v}' for k, v in overrides.items())}"
+               if overrides else "")
+    return [Claim(
+        card="", issue=ISSUE, algorithms=("ppo",), notebook="01_policy_gradients",
+        claim=f"polab's PPO at its defaults reaches a mean return of {TARGET:g} on CartPole-v1 "
+              f">= {GOAL_RATIO:g}x faster than the CleanRL-faithful reference (ratio of the "
+              "median seconds)",
+        baseline="benchmarks/reference_ppo.py (CleanRL's ppo.py at its CartPole defaults)",
+        metric=f"seconds and env steps to a mean return of {TARGET:g} (last 20 episodes)",
+        seeds=seeds,
+        values={"polab s": tuple(r.seconds for r in polab),
+                "reference s": tuple(r.seconds for r in reference),
+                "polab steps": tuple(float(r.steps) for r in polab),
+                "reference steps": tuple(float(r.steps) for r in reference)},
+        verdict="met" if met else "not met",
+        note=f"ratio of the medians {bound}{ratio:.1f}x (steps {steps_ratio:.2f}x); load "
+             f"average {res['load'][0]:.2f} at start, {res['load'][1]:.2f} at end{setting}")]
 
 
 # --- profile ---------------------------------------------------------------------------------
@@ -238,10 +288,13 @@ def main() -> None:
                         help="print the per-phase breakdown of polab's iterations and exit")
     parser.add_argument("--profile-warmup", type=int, default=10)
     parser.add_argument("--profile-iterations", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, default=None,
+                        help="save the per-seed results (seconds, steps) to this file")
+    args = parse_benchmark_args(parser, NAME, claims)
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     overrides = dict(args.set)
+    load_start = os.getloadavg()[0]
     print(f"CartPole-v1, time to mean return (last 20 episodes) >= {TARGET:g}\n"
           f"{' '.join(sys.argv)}\n"
           f"device {describe(device)}, torch {torch.__version__}, "
@@ -263,7 +316,8 @@ def main() -> None:
             reference.append(time_reference(seed, device, args.max_seconds))
             print(f"  reference seed {seed}: {reference[-1].cell()}", flush=True)
 
-    print(f"\nload average {os.getloadavg()[0]:.2f} at end\n")
+    load_end = os.getloadavg()[0]
+    print(f"\nload average {load_end:.2f} at end\n")
     print(f"{'seed':>6} {'polab s':>16} {'polab steps':>10}"
           + (f" {'reference s':>16} {'ref. steps':>10}" if reference else ""))
     for i, seed in enumerate(args.seeds):
@@ -277,7 +331,7 @@ def main() -> None:
     if not polab_exact:
         print("polab did not reach 475 on every seed")
     if reference:
-        ratio = ref_med / polab_med
+        ratio, met = goal(polab, reference)
         if not polab_exact:
             note = ", not a bound: polab did not reach 475 on every seed"
         elif not ref_exact:
@@ -286,9 +340,20 @@ def main() -> None:
             note = ""
         print(f"ratio of the medians reference/polab: {'>= ' if not ref_exact else ''}"
               f"{ratio:.1f}x (steps: {ref_steps / polab_steps:.2f}x){note}")
-        met = polab_exact and ratio >= GOAL_RATIO
         print(f"goal ratio >= {GOAL_RATIO:g}: {'met' if met else 'NOT met'}"
               + (" (not polab's defaults: --set)" if overrides else ""))
+    res = {"seeds": args.seeds, "target": TARGET, "overrides": overrides,
+           "device": describe(device), "threads": torch.get_num_threads(),
+           "load": [load_start, load_end], "polab": [asdict(r) for r in polab],
+           "reference": [asdict(r) for r in reference]}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=1) + "\n")
+    goal_claims = claims(as_json(res))
+    if goal_claims:  # an empty file would hide the shipped one on the book's claims page
+        print("claims:", write_claims(NAME, goal_claims, results_dir=args.results_dir))
+    else:
+        print("claims: none (the goal needs both sides; no claims file written)")
 
 
 if __name__ == "__main__":

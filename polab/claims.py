@@ -2,7 +2,10 @@
 
 Every benchmark that tests a card's claim ends by calling :func:`write_claims` with what it
 measured: per claim the card, the algorithms, the claim in a sentence, the baseline, the
-metric, the per-seed values of each arm, and the verdict computed from them. The file goes to
+metric, the per-seed values of each arm, and the verdict computed from them. A benchmark that
+tests a *project goal* set by an issue (a speed target, a headline result) writes the same kind
+of file with goal claims: ``card=""``, ``issue`` the issue's number, and a verdict from
+:data:`GOAL_VERDICTS`. The file goes to
 ``build/results/<name>.json`` (``--results-dir`` elsewhere); the measurements this repository
 ships are the committed copies in ``benchmarks/results/claims/``. :func:`load_claims` reads
 both (a fresh run in ``build/results`` wins), and the book's claims page, the README's claims
@@ -40,11 +43,15 @@ RECORDED_MACHINE = "the workplace's 2-core x86_64 box, CPU only, 1 torch thread,
 VERDICTS = ("reproduced", "reproduced (weakly)", "partly reproduced", "not reproduced")
 """What a verdict may say: the card's claim held on every seed / only on the mean or within
 noise / for some of its parts / did not hold. The claim's ``note`` says why."""
+GOAL_VERDICTS = ("met", "not met")
+"""What a goal claim's verdict may say: the issue's goal held (by the benchmark's own
+criterion) or did not."""
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of a card as a benchmark measured it (see the module docstring)."""
+    """One claim of a card, or one goal of an issue (``card=""``, ``issue`` its number), as a
+    benchmark measured it (see the module docstring)."""
 
     card: str
     algorithms: tuple[str, ...]
@@ -56,12 +63,30 @@ class Claim:
     values: dict[str, tuple[float, ...]]
     verdict: str
     note: str = ""
+    issue: int | None = None
+
+    @property
+    def is_goal(self) -> bool:
+        """A project goal set by an issue rather than a card's claim."""
+        return self.issue is not None
+
+    @property
+    def source(self) -> str:
+        """``card '41_bgpo'`` or ``issue 19``."""
+        return f"issue {self.issue}" if self.is_goal else f"card {self.card!r}"
 
     def __post_init__(self) -> None:
         problems = []
-        if self.verdict not in VERDICTS:
-            problems.append(f"verdict={self.verdict!r} is not one of {list(VERDICTS)}")
-        if not self.algorithms:
+        allowed = GOAL_VERDICTS if self.is_goal else VERDICTS
+        if self.verdict not in allowed:
+            problems.append(f"verdict={self.verdict!r} is not one of {list(allowed)}")
+        if not self.card and self.issue is None:
+            problems.append("card and issue are both empty (a claim comes from a card or an "
+                            "issue)")
+        if self.card and self.issue is not None:
+            problems.append(f"card={self.card!r} and issue={self.issue!r}: a claim comes from "
+                            "one of them")
+        if not self.algorithms and not self.is_goal:
             problems.append("algorithms is empty")
         expected = len(self.seeds) or 1  # no seeds: one deterministic measurement per arm
         for arm, vals in self.values.items():
@@ -71,7 +96,7 @@ class Claim:
         if not self.values:
             problems.append("values is empty")
         if problems:
-            raise ValueError(f"Claim of card {self.card!r} ({self.claim!r}): "
+            raise ValueError(f"Claim of {self.source} ({self.claim!r}): "
                              + "; ".join(problems))
 
     @classmethod
@@ -152,7 +177,7 @@ def write_claims(name: str, claims: Sequence[Claim], *,
               "command": " ".join(["python", script_name, *sys.argv[1:]]),
               "machine": machine_text or machine(),
               "date": date or datetime.date.today().isoformat(),
-              "claims": [_jsonable(asdict(c)) for c in claims]}
+              "claims": [_claim_json(c) for c in claims]}
     path = out / f"{name}.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
     return path
@@ -177,6 +202,15 @@ def _recorded_date(path: Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         out = ""
     return out or datetime.date.fromtimestamp(path.stat().st_mtime).isoformat()
+
+
+def _claim_json(c: Claim) -> dict:
+    """``c`` as written to a file: a card's claim without the ``issue`` field (so the card
+    files read as before it existed), a goal with it."""
+    d = asdict(c)
+    if d["issue"] is None:
+        del d["issue"]
+    return _jsonable(d)
 
 
 def _jsonable(d: dict) -> dict:
@@ -228,12 +262,24 @@ README_END = "<!-- /claims -->"
 
 
 def by_card(files: dict[str, ClaimsFile]) -> dict[str, list[tuple[Claim, ClaimsFile]]]:
-    """Every claim with the file it came from, grouped by card (cards in number order)."""
+    """Every card's claim with the file it came from, grouped by card (cards in number order;
+    goal claims are :func:`by_issue`'s)."""
     cards: dict[str, list[tuple[Claim, ClaimsFile]]] = {}
     for f in sorted(files.values(), key=lambda f: f.name):
         for c in f.claims:
-            cards.setdefault(c.card, []).append((c, f))
+            if not c.is_goal:
+                cards.setdefault(c.card, []).append((c, f))
     return dict(sorted(cards.items()))
+
+
+def by_issue(files: dict[str, ClaimsFile]) -> dict[int, list[tuple[Claim, ClaimsFile]]]:
+    """Every goal claim with the file it came from, grouped by issue (in number order)."""
+    issues: dict[int, list[tuple[Claim, ClaimsFile]]] = {}
+    for f in sorted(files.values(), key=lambda f: f.name):
+        for c in f.claims:
+            if c.is_goal:
+                issues.setdefault(c.issue, []).append((c, f))
+    return dict(sorted(issues.items()))
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -253,6 +299,30 @@ def markdown_table(files: dict[str, ClaimsFile], notebook_link: str = "notebooks
             rows.append(_row([card, c.claim, c.baseline, verdict, f"`{f.script}`",
                               f"[{c.notebook[:2]}]({notebook_link.format(c.notebook)})"]))
     return "\n".join(rows)
+
+
+README_GOALS_BEGIN = ("<!-- goals: generated from benchmarks/results/claims/ by "
+                      "scripts/readme_tables.py -->")
+README_GOALS_END = "<!-- /goals -->"
+
+
+def goals_table(files: dict[str, ClaimsFile]) -> str:
+    """The README's goals table: one row per project goal a benchmark measured (issue, goal,
+    baseline, verdict and why, benchmark, date); the numbers are on the book's claims page and
+    in the files."""
+    rows = ["| issue | goal | baseline | verdict | benchmark | date |",
+            "|---|---|---|---|---|---|"]
+    for issue, claims in by_issue(files).items():
+        for c, f in claims:
+            verdict = f"**{c.verdict}**" + (f" ({c.note})" if c.note else "")
+            rows.append(_row([str(issue), c.claim, c.baseline, verdict, f"`{f.script}`",
+                              f.date]))
+    return "\n".join(rows)
+
+
+def readme_goals_table() -> str:
+    """The README's goals table, from the shipped measurements only."""
+    return goals_table(load_claims((SHIPPED_RESULTS,)))
 
 
 def readme_table() -> str:

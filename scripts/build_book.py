@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import plotly
 
-from polab.claims import by_card, format_values, load_claims
+from polab.claims import Claim, by_card, by_issue, format_values, load_claims
 from polab.config import describe_range
 from polab.registry import ALGORITHMS
 
@@ -75,8 +75,8 @@ def landing_page(readme: str, notebooks: list[str]) -> str:
     return (f"# polab — a Policy-Optimization Lab\n\n{intro}\n\n## The series\n\n"
             f"{book_links(readme_section(readme, 'The series'))}\n\n"
             "The [claims](claims.md) page lists every paper claim the benchmarks measured, "
-            "with its verdict; the [algorithm reference](reference.md) every registered "
-            "algorithm with its Config.\n\n"
+            "with its verdict, and the project goals the others measured; the [algorithm "
+            "reference](reference.md) every registered algorithm with its Config.\n\n"
             f"```{{toctree}}\n:caption: The series\n:maxdepth: 1\n:hidden:\n\n{toc}\n```\n\n"
             "```{toctree}\n:caption: Reference\n:maxdepth: 1\n:hidden:\n\nclaims\nreference\n```\n")
 
@@ -116,7 +116,8 @@ def reference_page() -> str:
 
 def claims_page() -> str:
     """Every claim the benchmarks measured (``polab.claims.load_claims``), one section per
-    card: its claims with baseline, metric, per-seed values and verdict; where each ran."""
+    card: its claims with baseline, metric, per-seed values and verdict; where each ran. Then
+    the project goals the other benchmarks measured, one table per issue."""
     files = load_claims()
     parts = ["# Claims\n",
              "Each row is a claim of a paper's card as a benchmark in `benchmarks/` measured it "
@@ -138,6 +139,28 @@ def claims_page() -> str:
             f"measured by {', '.join(scripts)}.\n\n"
             "```{table}\n:class: polab-claims\n\n"
             "| claim | baseline; metric | seeds | per seed | verdict |\n|---|---|---|---|---|\n"
+            f"{rows}\n```\n")
+    goals = by_issue(files)
+    if goals:
+        parts.append(
+            "## Project goals\n\n"
+            "The benchmarks that test no card's claim measure a goal an issue set for the "
+            "project (a speed target, a chapter's headline result); each writes a claims file "
+            "of the same format, with the verdict *met* or *not met* computed by the "
+            "benchmark's own criterion from the numbers beside it.\n")
+    def measured(c: Claim) -> str:
+        seeds = f" (seeds {', '.join(map(str, c.seeds))})" if c.seeds else ""
+        return _cell(f"{c.metric}{seeds}: {format_values(c)}")
+
+    for issue, claims in goals.items():
+        rows = "\n".join(
+            f"| {_cell(c.claim)} | `{f.script}` | {measured(c)} | **{c.verdict}** | "
+            f"{_cell(c.note)} | {_cell(f.machine)} | {f.date} |" for c, f in claims)
+        parts.append(
+            f"### Issue {issue}\n\n"
+            "```{table}\n:class: polab-claims\n\n"
+            "| goal | benchmark | measured | verdict | note | machine | date |\n"
+            "|---|---|---|---|---|---|---|\n"
             f"{rows}\n```\n")
     return "\n".join(parts)
 

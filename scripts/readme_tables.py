@@ -1,5 +1,5 @@
-"""Rewrite the README's generated tables: the algorithms (from the registry, ``polab/registry/``)
-and the claims (from the benchmarks' claims files, :mod:`polab.claims`).
+"""Rewrite the README's generated tables: the algorithms (from the registry, ``polab/registry/``),
+the claims and the project goals (from the benchmarks' claims files, :mod:`polab.claims`).
 
     python scripts/readme_tables.py          # rewrite README.md in place
     python scripts/readme_tables.py --check  # exit 1 when a table is stale
@@ -19,6 +19,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS: list[tuple[str, str, Callable[[], str]]] = [
     (registry.README_BEGIN, registry.README_END, registry.markdown_table),
     (claims.README_BEGIN, claims.README_END, claims.readme_table),
+    (claims.README_GOALS_BEGIN, claims.README_GOALS_END, claims.readme_goals_table),
 ]
 
 
