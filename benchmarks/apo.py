@@ -41,11 +41,7 @@ from pathlib import Path
 import torch
 
 from polab.algos.preference.trainer import PreferenceConfig, PreferenceTrainer
-from polab.claims import (
-    Claim,
-    parse_benchmark_args,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.device import describe, pick_device
 
 ARMS: dict[str, dict] = {
@@ -185,10 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"α = 0.9 overshoots: {over9}/{n} seeds (need >= {majority} and > α = 0.5's "
           f"{over5}/{n})")
     res = json.loads(json.dumps({"config": base.to_dict(), "results": results}))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1))
-    print("claims:", write_claims(NAME, claims(res), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
     fails = [why for ok, why in [
         (faster >= majority, f"α = 0.5 was faster than iterative DPO on only {faster}/{n} "
          f"seeds (rounds to 90%: α=0.5 {steps['APO α=0.5']}, α=0 "

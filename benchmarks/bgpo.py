@@ -37,7 +37,6 @@ and the pass@1 curves for the notebook.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -47,13 +46,7 @@ from polab.algos.diffusion.bgpo import BGPO, BGPOConfig
 from polab.algos.diffusion.diffu_grpo import DiffuGRPO, DiffuGRPOConfig
 from polab.algos.diffusion.memory import peak_saved_bytes
 from polab.algos.diffusion.objectives import backward_objective
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    seed_verdict,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run, seed_verdict
 from polab.lm.diffusion import (
     answer_len,
     denoise,
@@ -262,10 +255,7 @@ def main() -> None:
         print(f"claim {name}: {'reproduced' if ok else 'not reproduced'}")
     res["seconds"] = time.perf_counter() - t0
     print(f"total {res['seconds']:.0f} s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1))
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
     failed = [name for name, ok in verdicts.items() if not ok]
     print("verdict: reproduced" if not failed else
           f"verdict: not reproduced ({', '.join(failed)} failed; see above)")

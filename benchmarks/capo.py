@@ -28,7 +28,6 @@ file (``polab.claims``) to ``--results-dir`` (default build/results).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -39,12 +38,7 @@ import torch
 
 from polab.algos.group.grpo import GRPO, GRPOConfig
 from polab.algos.token_control.capo import CAPO, CAPOConfig
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.device import describe, pick_device
 
 ARMS = ("grpo-conservative", "grpo-aggressive", "capo")
@@ -203,10 +197,7 @@ def main(argv: list[str] | None = None) -> None:
            "rows": rows, "curves": curves,
            "verdicts": {"collapse": collapsed >= need_collapse, "fast": fast >= need_fast,
                         "reject": reject <= 0.10}}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(res), indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
     print("verdict: reproduced" if not fails else f"verdict: not reproduced ({'; '.join(fails)})")
 
 

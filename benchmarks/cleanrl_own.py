@@ -75,7 +75,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+from polab.claims import Claim, parse_benchmark_args, save_run
 
 TARGET, WINDOW, TOLERANCE = 475.0, 20, 0.2
 NAME, ISSUE = "cleanrl_own", 19
@@ -358,14 +358,7 @@ def save(records: list[dict], args: argparse.Namespace) -> None:
     """``--json`` and the claims file of the runs ``records``."""
     res = {"script": args.script, "check_point": args.check_point, "machine": machine(),
            "records": records}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
-    goal_claims = claims(as_json(res))
-    if goal_claims:  # an empty file would hide the shipped one on the book's claims page
-        print("claims:", write_claims(NAME, goal_claims, results_dir=args.results_dir))
-    else:
-        print("claims: none (the goal needs both sides; no claims file written)")
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

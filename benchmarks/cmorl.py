@@ -16,7 +16,6 @@ claims file (``polab.claims``) to ``--results-dir`` (default build/results).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -25,13 +24,7 @@ import torch
 
 from polab.algos.morl.cmorl import compare_with_baseline
 from polab.algos.morl.config import CMORLConfig
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    seed_verdict,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run, seed_verdict
 from polab.envs.mo.metrics import supported_mask
 
 
@@ -154,10 +147,7 @@ def main() -> None:
     res = {"seeds": args.seeds, "update_method": args.update_method, "machine": "CPU, 1 thread",
            "envs": [report(env, args.seeds, args.update_method, args.device)
                     for env in args.env]}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(res), indent=1))
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -51,7 +50,7 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
-from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.envs import make
 
 NAME, ISSUE = "envs", 19
@@ -258,10 +257,7 @@ def main() -> None:
            "sizes": args.sizes, "seconds": args.seconds, "repeats": args.repeats,
            "load": [load_start, load_end], "rates": rates, "ratios": ratios,
            "cartpole_gpu": cartpole_gpu}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

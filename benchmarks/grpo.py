@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import statistics
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import torch
 
 from polab.algos.group.grpo import GRPO, GRPOConfig
-from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.device import describe, pick_device
 
 NAME, ISSUE, GOAL = "grpo", 4, 0.20
@@ -153,10 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     res = {"seeds": args.seeds, "budget": args.budget, "overrides": args.set,
            "machine": f"{describe(device)}, {torch.get_num_threads()} thread(s)",
            "loads": [round(x, 2) for x in loads], "runs": runs, "gains": gains}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

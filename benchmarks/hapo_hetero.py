@@ -26,7 +26,6 @@ see ``polab.algos.token_control.hapo``), where low-entropy tokens score positive
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -36,12 +35,7 @@ import torch
 
 from polab.algos.group.grpo import GRPO
 from polab.algos.token_control.hapo import HAPO, HAPOConfig, dapo_lite
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run
 
 
 def run(arm: str, seed: int, iterations: int, tail: int) -> dict[str, float]:
@@ -175,10 +169,7 @@ def main() -> None:
            "machine": "CPU, 1 thread",
            "runs": {arm: {seed: res[arm, seed] for seed in args.seeds} for arm in arms},
            "checks": checks}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(out), indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(out)), results_dir=args.results_dir))
+    save_run(NAME, out, claims, args)
     print("verdict: reproduced" if not failed else
           f"verdict: not reproduced ({'; '.join(failed)})")
 

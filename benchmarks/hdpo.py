@@ -39,7 +39,6 @@ build/results).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -55,12 +54,7 @@ from polab.algos.diffsim.diagnosis import (
     verdict,
 )
 from polab.algos.diffsim.hdpo import HDPO, SPLIT_SEEDS, HDPOConfig, InventoryConfig, data_efficiency
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.envs.inventory.reference import base_stock_level, base_stock_policy, lost_sales_dp
 from polab.envs.inventory.sim import evaluate, sample_scenarios
 
@@ -239,11 +233,7 @@ def main() -> None:
         network_data_efficiency(args.de_steps, tuple(args.sizes), args.de_stores)
     res["seconds"] = time.perf_counter() - start
     print(f"\ntotal {res['seconds']:.0f} s")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(res), indent=1))
-    if res["comparisons"]:
-        print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ card 10's claims file (``polab.claims``) to ``--results-dir`` (default build/res
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -49,12 +48,7 @@ from polab.algos.pg.igt_harpg_diagnosis import (
     path_length,
     recursive_error_rms,
 )
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.plots.pg import crossover_budget, loglog_fit
 
 METHODS = [("N-HARPG", NHARPG, NHARPGConfig, -1 / 2), ("N-PG-IGT", NPGIGT, NPGIGTConfig, -2 / 5),
@@ -271,10 +265,7 @@ def main() -> None:
            "diagnosis": {k: float(v) if math.isfinite(v) else None  # null: never crosses
                          for k, v in found.items()},
            "sweep": swept, "seconds": seconds}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(res), indent=1))
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
     if all(orders.values()) and steeper:
         print("\nVERDICT: reproduced")
         return

@@ -29,19 +29,13 @@ an unregularised method may end below it). Claims, per seed: c = 0.5: INPO withi
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from polab.algos.preference.nash import exploitability, omd_trajectory
-from polab.claims import (
-    Claim,
-    parse_benchmark_args,
-    seed_verdict,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run, seed_verdict
 from polab.registry import get
 from polab.train import train
 
@@ -182,10 +176,7 @@ def main() -> None:
     print(f"total {time.perf_counter() - start:.0f}s")
     out = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
            "results": res}
-    if args.json:
-        args.json.write_text(json.dumps(out))
-    print("claims:", write_claims(NAME, claims(json.loads(json.dumps(out))),
-                                  results_dir=args.results_dir))
+    save_run(NAME, out, claims, args)
     failed = [f"{label} on {sum(oks)}/{len(oks)} seeds" for label, oks in parts if not all(oks)]
     qualifier = (" (at c = 0 iterative DPO ends below the regularised Nash's exploitability, "
                  "at the unregularised Nash: within only on the one-sided reading)"

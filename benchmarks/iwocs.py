@@ -15,7 +15,6 @@ deterministic. The last line is the verdict computed from the numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -28,11 +27,7 @@ from polab.algos.robust.exact import (
     value_iteration,
 )
 from polab.algos.robust.iwocs import IWOCS, IWOCSConfig
-from polab.claims import (
-    Claim,
-    parse_benchmark_args,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.device import describe
 
 TOL = 1e-9  # slack of the ≥ comparisons (exact values, float64)
@@ -174,11 +169,7 @@ def main() -> None:
     failed = [f"radius {b['radius']}: claim {k[-1]}" for b in blocks
               for k in ("claim1", "claim2") if not b[k]]
     res = {"device": describe(torch.device("cpu")), "seeds": args.seeds, "blocks": blocks}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1))
-    print("claims:", write_claims(NAME, claims(json.loads(json.dumps(res))),
-                                  results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
     print("\nverdict: reproduced" if not failed
           else f"\nverdict: not reproduced ({'; '.join(failed)} fails)")
 

@@ -15,7 +15,6 @@ last solve's actor alone), shows what acting on min_j Q_j adds. Last line: the v
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -31,12 +30,7 @@ from polab.algos.robust.deep_iwocs import (
     sac_solve,
     train_sac,
 )
-from polab.claims import (
-    Claim,
-    parse_benchmark_args,
-    seed_verdict,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run, seed_verdict
 from polab.device import describe
 
 METHODS = ("IWOCS", "DR-SAC", "nominal SAC")
@@ -178,11 +172,7 @@ def main() -> None:
     res = {"device": describe(torch.device("cpu")), "seeds": args.seeds,
            "args": {k: str(v) for k, v in vars(args).items()}, "results": results,
            "mean": mean_rows, "verdict": verdict}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1))
-    print("claims:", write_claims(NAME, claims(json.loads(json.dumps(res))),
-                                  results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
     print(f"({time.time() - t0:.0f} s)")
     per_seed = ", ".join(f"{k} on {held[k]}/{len(results)} seeds" for k in verdict)
     failed = [k for k, ok in verdict.items() if not ok]

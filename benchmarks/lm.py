@@ -23,7 +23,6 @@ prompt, 4.2x with distinct prompts and 10.7x in groups of 8.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.device import describe, pick_device
 from polab.lm.generate import generate
 from polab.lm.model import GPT, GPTConfig
@@ -158,10 +157,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{'met' if kv / naive >= GOAL else 'NOT met'}; the token counts bound it by "
                   f"{token_bound(prompt_ids.shape[1], new_tokens, group):.1f}x) load average "
                   f"{load:.2f}", flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ thread count of section 1, with the median ms with and without Prefix Grouper.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -63,7 +62,7 @@ from polab.algos.group.prefix_grouper import (
     prefix_grouped_logprobs,
     repeated_prefix_samples,
 )
-from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.device import describe, pick_device
 from polab.lm.generate import completion_logprobs
 from polab.lm.model import GPT, GPTConfig
@@ -357,10 +356,7 @@ def main(argv: list[str] | None = None) -> None:
         print_floor(floor)
     if not args.skip_prefix_cases:
         saved["prefix_cases"] = prefix_cases(args, device)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(saved, indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(saved)), results_dir=args.results_dir))
+    save_run(NAME, saved, claims, args)
 
 
 def prefix_cases(args: argparse.Namespace, device: torch.device) -> dict:

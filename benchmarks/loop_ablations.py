@@ -26,7 +26,6 @@ then, per card expectation, what was measured and a verdict:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -41,12 +40,7 @@ from polab.algos.group.loop import (
     ablation_verdicts,
     pass_at_1_noise,
 )
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.train import History, train
 
 
@@ -143,10 +137,7 @@ def main() -> None:
                "clipped": [float(np.nanmean(h.column("clip_ratio/region_mean"))) for h in hs],
                "kept": [float(np.mean(h.column("frac_rows_kept"))) for h in hs],
                "samples": [int(h.last("global_step")) for h in hs]} for name, hs in runs.items()}}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(res), indent=1))
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

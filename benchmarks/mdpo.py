@@ -29,7 +29,6 @@ so only t_k changes). Pendulum's final return is the mean of the last 16 finishe
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -42,13 +41,7 @@ from polab.algos.pg.mdpo import MDPO, MDPOConfig
 from polab.algos.pg.mdpo_off import MDPOOff, MDPOOffConfig
 from polab.algos.pg.ppo import PPO, PPOConfig
 from polab.algos.pg.sac import SAC, SACConfig
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    seed_verdict,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run, seed_verdict
 from polab.train import History, train
 
 TARGET = 450.0
@@ -221,10 +214,7 @@ def main() -> None:
            "kl": kl_shrinkage(args.seeds, args.kl_steps),
            "pendulum": pendulum(args.seeds, args.pendulum_steps) if args.pendulum_steps else None}
     res["seconds"] = time.perf_counter() - start
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(res), indent=1))
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

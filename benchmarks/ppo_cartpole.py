@@ -48,7 +48,6 @@ import argparse
 import contextlib
 import dataclasses
 import importlib
-import json
 import math
 import os
 import statistics
@@ -66,7 +65,7 @@ import torch
 
 import polab.algos.pg.ppo as ppo_module
 from polab.algos.pg.ppo import PPO, PPOConfig
-from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.device import describe, pick_device
 from polab.train import TrainingRun
 
@@ -346,14 +345,7 @@ def main() -> None:
            "device": describe(device), "threads": torch.get_num_threads(),
            "load": [load_start, load_end], "polab": [asdict(r) for r in polab],
            "reference": [asdict(r) for r in reference]}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
-    goal_claims = claims(as_json(res))
-    if goal_claims:  # an empty file would hide the shipped one on the book's claims page
-        print("claims:", write_claims(NAME, goal_claims, results_dir=args.results_dir))
-    else:
-        print("claims: none (the goal needs both sides; no claims file written)")
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ reproduced for both, on every seed.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -46,7 +45,7 @@ import torch
 
 from polab.algos.pg.mdpo_off import MDPOOff, MDPOOffConfig
 from polab.algos.pg.sac import SAC, SACConfig
-from polab.claims import Claim, as_json, parse_benchmark_args, write_claims
+from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.core.algorithm import Algorithm
 from polab.train import History, train
 
@@ -145,10 +144,7 @@ def main() -> None:
               "10%, is checked in benchmarks/mdpo.py)")
     res = {"seeds": args.seeds, "reference": REFERENCE, "machine": "CPU, 1 thread",
            "total_timesteps": sac_config.total_timesteps, "runs": runs}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(res)), results_dir=args.results_dir))
+    save_run(NAME, res, claims, args)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ writes card 8's claims file (``polab.claims``) to ``--results-dir`` (default bui
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -41,13 +40,7 @@ import torch
 
 from polab.algos.token_control.ppo_lm import PPOLM, PPOLMConfig
 from polab.algos.token_control.tppo import TPPO, TPPOConfig, pass_at_1_by_digits, steps_to_reach
-from polab.claims import (
-    Claim,
-    as_json,
-    parse_benchmark_args,
-    seed_verdict,
-    write_claims,
-)
+from polab.claims import Claim, parse_benchmark_args, save_run, seed_verdict
 from polab.lm.tasks import AdditionTask
 from polab.train import History, train
 
@@ -196,10 +189,7 @@ def main() -> None:
     out = {"seeds": args.seeds, "sync_iterations": args.sync_iterations,
            "eval_every": args.eval_every, "machine": "CPU, 1 thread", "runs": res,
            "verdicts": {label: sum(oks) for label, oks in parts}}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(as_json(out), indent=1) + "\n")
-    print("claims:", write_claims(NAME, claims(as_json(out)), results_dir=args.results_dir))
+    save_run(NAME, out, claims, args)
     failed = [f"{label} on {sum(oks)}/{n} seeds" for label, oks in parts if not all(oks)]
     print("verdict: reproduced" if not failed else f"verdict: not reproduced ({'; '.join(failed)})")
 

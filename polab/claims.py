@@ -183,6 +183,24 @@ def write_claims(name: str, claims: Sequence[Claim], *,
     return path
 
 
+def save_run(name: str, res: dict, claims: Callable[[dict], Sequence[Claim]],
+             args: argparse.Namespace) -> Path | None:
+    """A benchmark's last step: its results ``res`` to ``args.json`` (when given) and benchmark
+    ``name``'s claims file from ``claims(as_json(res))`` to ``args.results_dir``; no claims
+    file when the run measured no claim (an empty one in ``build/results`` would hide the
+    shipped one on the book's claims page). Prints where the claims went; returns the path."""
+    if getattr(args, "json", None):
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(as_json(res), indent=1) + "\n")
+    found = claims(as_json(res))
+    if not found:
+        print("claims: none (this run measured no claim; no claims file written)")
+        return None
+    path = write_claims(name, found, results_dir=args.results_dir)
+    print("claims:", path)
+    return path
+
+
 def record_claims(name: str, claims: Callable[[dict], Sequence[Claim]], results_json: Path,
                   results_dir: Path | None = None) -> Path:
     """``--claims-from``: the claims of a run recorded in ``results_json`` (a benchmark's own

@@ -1,5 +1,9 @@
 """Values and helpers that several test modules share, written once: float64 tensors for
-hand-computed cases and the small inventory problem of the HDPO tests."""
+hand-computed cases, the small inventory problem of the HDPO tests, and the README's
+generated blocks."""
+
+import re
+from pathlib import Path
 
 import torch
 
@@ -15,3 +19,15 @@ INVENTORY_SMALL = {"n_scenarios": 64, "batch_size": 32, "horizon": 12, "warmup":
                    "dev_scenarios": 16, "test_scenarios": 32, "test_horizon": 40,
                    "test_warmup": 10, "eval_every": 2}
 """An inventory problem small enough to train in a test (HDPOConfig fields)."""
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(begin: str, end: str) -> str:
+    """The README's text between the generated block's markers ``begin`` and ``end``
+    (``scripts/readme_tables.py`` writes it); fails when the markers are missing."""
+    block = re.search(re.escape(begin) + r"\n(.*?)\n" + re.escape(end), README.read_text(),
+                      re.S)
+    assert block, f"README.md lacks the generated block's markers {begin!r} ... {end!r}"
+    return block.group(1)

@@ -2,11 +2,12 @@
 the shipped files against the registry and the benchmarks, and the README's generated claims
 and goals tables."""
 
+import argparse
 import json
-import re
 from pathlib import Path
 
 import pytest
+from helpers import readme_block
 
 from polab import claims, registry
 from polab.claims import Claim, load_claims, seed_verdict, write_claims
@@ -90,6 +91,21 @@ def test_written_file_reads_back_and_a_fresh_run_replaces_the_shipped_one(tmp_pa
         load_claims((fresh,))
 
 
+def test_save_run_writes_the_results_and_the_claims_file_but_no_empty_one(tmp_path):
+    args = argparse.Namespace(json=tmp_path / "run" / "res.json", results_dir=tmp_path / "out")
+    res = {1: {"x": 0.5}}  # an integer key: the claims see the JSON form, "1"
+
+    def claims_of(r: dict) -> list[Claim]:
+        return [goal(values={"x": (r["1"]["x"],)})] if r["1"]["x"] > 0 else []
+
+    path = claims.save_run("toy", res, claims_of, args)
+    assert json.loads(args.json.read_text()) == {"1": {"x": 0.5}}
+    assert load_claims((tmp_path / "out",))["toy"].claims[0].values == {"x": (0.5,)}
+    path.unlink()
+    assert claims.save_run("toy", {1: {"x": 0.0}}, claims_of, args) is None
+    assert not (tmp_path / "out" / "toy.json").exists()
+
+
 def test_shipped_claims_name_registered_algorithms_their_cards_and_notebooks():
     files = load_claims((claims.SHIPPED_RESULTS,))
     assert files, "no claims file in benchmarks/results/claims/"
@@ -104,23 +120,17 @@ def test_shipped_claims_name_registered_algorithms_their_cards_and_notebooks():
 
 
 def test_readme_claims_table_is_the_shipped_claims():
-    text = (ROOT / "README.md").read_text()
-    block = re.search(re.escape(claims.README_BEGIN) + r"\n(.*?)\n" + re.escape(claims.README_END),
-                      text, re.S)
-    assert block, "README.md lacks the generated claims table's markers"
-    assert block.group(1) == claims.readme_table(), (
+    assert readme_block(claims.README_BEGIN, claims.README_END) == claims.readme_table(), (
         "README.md's claims table differs from benchmarks/results/claims/: run "
         "python scripts/readme_tables.py")
 
 
 def test_readme_goals_table_is_the_shipped_goals():
-    text = (ROOT / "README.md").read_text()
-    block = re.search(re.escape(claims.README_GOALS_BEGIN) + r"\n(.*?)\n"
-                      + re.escape(claims.README_GOALS_END), text, re.S)
-    assert block, "README.md lacks the generated goals table's markers"
-    assert block.group(1) == claims.readme_goals_table(), (
+    block = readme_block(claims.README_GOALS_BEGIN, claims.README_GOALS_END)
+    assert block == claims.readme_goals_table(), (
         "README.md's goals table differs from benchmarks/results/claims/: run "
         "python scripts/readme_tables.py")
+    text = (ROOT / "README.md").read_text()
     assert text.index(claims.README_GOALS_BEGIN) > text.index("### Speed"), (
         "the goals table belongs under the README's Speed table")
 

@@ -4,12 +4,12 @@ testbed and steps once with finite metrics, and the README's algorithm table is 
 registry's (README, "Algorithms")."""
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import readme_block
 
 from polab import registry
 from polab.config import Config
@@ -88,15 +88,12 @@ def test_linear_scalarisation_counts_its_own_run_length():
 
 
 def test_readme_algorithm_table_is_the_registry():
-    text = (ROOT / "README.md").read_text()
-    block = re.search(re.escape(registry.README_BEGIN) + r"\n(.*?)\n"
-                      + re.escape(registry.README_END), text, re.S)
-    assert block, "README.md lacks the generated algorithm table's markers"
-    assert block.group(1) == registry.markdown_table(), (
+    block = readme_block(registry.README_BEGIN, registry.README_END)
+    assert block == registry.markdown_table(), (
         "README.md's algorithm table differs from polab/registry/: run "
         "python scripts/readme_tables.py")
     for name in NAMES:
-        assert f"| `{name}` |" in block.group(1)
+        assert f"| `{name}` |" in block
 
 
 def test_readme_lists_every_notebook_and_benchmark():
