@@ -148,21 +148,26 @@ def claims_page() -> str:
             "project (a speed target, a chapter's headline result); each writes a claims file "
             "of the same format, with the verdict *met* or *not met* computed by the "
             "benchmark's own criterion from the numbers beside it.\n")
-    def measured(c: Claim) -> str:
-        seeds = f" (seeds {', '.join(map(str, c.seeds))})" if c.seeds else ""
-        return _cell(f"{c.metric}{seeds}: {format_values(c)}")
-
     for issue, claims in goals.items():
-        rows = "\n".join(
-            f"| {_cell(c.claim)} | `{f.script}` | {measured(c)} | **{c.verdict}** | "
-            f"{_cell(c.note)} | {_cell(f.machine)} | {f.date} |" for c, f in claims)
-        parts.append(
-            f"### Issue {issue}\n\n"
-            "```{table}\n:class: polab-claims\n\n"
-            "| goal | benchmark | measured | verdict | note | machine | date |\n"
-            "|---|---|---|---|---|---|---|\n"
-            f"{rows}\n```\n")
+        parts.append(f"### Issue {issue}\n")
+        for name in dict.fromkeys(f.name for _, f in claims):  # one table per benchmark
+            ours = [(c, f) for c, f in claims if f.name == name]
+            f = ours[0][1]
+            rows = "\n".join(
+                f"| {_cell(c.claim)} | {_goal_measured(c)} | "
+                f"**{c.verdict}**{_cell(': ' + c.note) if c.note else ''} |" for c, _ in ours)
+            parts.append(
+                f"Measured by `{f.script}` ({f.date}; {f.machine}):\n\n"
+                "```{table}\n:class: polab-goals\n\n"
+                "| goal | measured | verdict |\n|---|---|---|\n"
+                f"{rows}\n```\n")
     return "\n".join(parts)
+
+
+def _goal_measured(c: Claim) -> str:
+    """A goal's metric, its seeds and its values, as one table cell."""
+    seeds = f" (seeds {', '.join(map(str, c.seeds))})" if c.seeds else ""
+    return _cell(f"{c.metric}{seeds}: {format_values(c)}")
 
 
 def write_sources(notebooks_dir: Path, src: Path) -> list[str]:
