@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import plotly
 
-from polab.claims import Claim, by_card, by_issue, format_values, load_claims
+from polab.claims import Claim, ClaimsFile, by_card, by_issue, format_values, load_claims
 from polab.config import describe_range
 from polab.registry import ALGORITHMS
 
@@ -128,11 +128,11 @@ def claims_page() -> str:
              "fresh run, else the measurements shipped in `benchmarks/results/claims/`).\n"]
     for card, claims in by_card(files).items():
         notebooks = sorted({c.notebook for c, _ in claims})
-        scripts = sorted({f"`{f.script}` ({f.date}; {f.machine})" for _, f in claims})
+        scripts = sorted({_provenance(f) for _, f in claims})
         rows = "\n".join(
             f"| {_cell(c.claim)} | {_cell(c.baseline)}; {_cell(c.metric)} | "
             f"{_cell(', '.join(map(str, c.seeds)) or '—')} | {_cell(format_values(c))} | "
-            f"**{c.verdict}**{_cell(': ' + c.note) if c.note else ''} |" for c, _ in claims)
+            f"{_verdict(c)} |" for c, _ in claims)
         parts.append(
             f"## Card {int(card[:2])} · `{card}`\n\n"
             f"Notebook: {', '.join(f'[{n}](notebooks/{n}.ipynb)' for n in notebooks)}; "
@@ -150,18 +150,28 @@ def claims_page() -> str:
             "benchmark's own criterion from the numbers beside it.\n")
     for issue, claims in goals.items():
         parts.append(f"### Issue {issue}\n")
-        for name in dict.fromkeys(f.name for _, f in claims):  # one table per benchmark
-            ours = [(c, f) for c, f in claims if f.name == name]
-            f = ours[0][1]
-            rows = "\n".join(
-                f"| {_cell(c.claim)} | {_goal_measured(c)} | "
-                f"**{c.verdict}**{_cell(': ' + c.note) if c.note else ''} |" for c, _ in ours)
+        tables: dict[str, tuple[ClaimsFile, list[Claim]]] = {}  # one table per benchmark
+        for c, f in claims:
+            tables.setdefault(f.name, (f, []))[1].append(c)
+        for f, ours in tables.values():
+            rows = "\n".join(f"| {_cell(c.claim)} | {_goal_measured(c)} | {_verdict(c)} |"
+                             for c in ours)
             parts.append(
-                f"Measured by `{f.script}` ({f.date}; {f.machine}):\n\n"
+                f"Measured by {_provenance(f)}:\n\n"
                 "```{table}\n:class: polab-goals\n\n"
                 "| goal | measured | verdict |\n|---|---|---|\n"
                 f"{rows}\n```\n")
     return "\n".join(parts)
+
+
+def _provenance(f: ClaimsFile) -> str:
+    """Which benchmark wrote a claims file, when and on which machine."""
+    return f"`{f.script}` ({f.date}; {f.machine})"
+
+
+def _verdict(c: Claim) -> str:
+    """A claim's or a goal's verdict in bold, then why."""
+    return f"**{c.verdict}**{_cell(': ' + c.note) if c.note else ''}"
 
 
 def _goal_measured(c: Claim) -> str:
