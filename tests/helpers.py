@@ -31,3 +31,24 @@ def readme_block(begin: str, end: str) -> str:
                       re.S)
     assert block, f"README.md lacks the generated block's markers {begin!r} ... {end!r}"
     return block.group(1)
+
+
+def browser_echo(figure: object) -> None:
+    """Play the browser's side of a plotly ``FigureWidget`` update in the kernel: JupyterLab's
+    view sends every trace's drawn properties back as trace deltas (a typed array as a
+    ``{dtype, shape, value}`` object, a list as a list) to the kernel's handler. Raises where
+    the live kernel would report an error."""
+    import numpy as np
+
+    def echo(value: object) -> object:
+        if isinstance(value, np.ndarray):
+            return {"dtype": str(value.dtype), "shape": list(value.shape), "value": b""}
+        if isinstance(value, dict):
+            return {k: echo(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [echo(v) for v in value]
+        return value
+
+    deltas = [echo(dict(trace._props)) for trace in figure.data]
+    figure._handler_js2py_traceDeltas({"new": {"trace_deltas": deltas,
+                                               "trace_edit_id": figure._last_trace_edit_id}})

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import browser_echo
 
 from polab import plots
 from polab.algos.group.grpo import GRPO, GroupBatch, GRPOConfig
@@ -237,6 +238,18 @@ def test_group_view_follows_a_trainer():
     assert "overlong penalty" in view.static_figure().data[0].hovertemplate
     notes = batch_tokens(algo.last_batch, algo.tokenizer, np.arange(3))["notes"]
     assert "overlong penalty -0.5" in notes[1] and "overlong" not in notes[0]
+
+
+def test_live_group_view_survives_the_browsers_trace_deltas(monkeypatch):
+    import widgets.group_view as group_view
+
+    monkeypatch.setattr(group_view, "is_live", lambda: True)
+    monkeypatch.setattr(group_view, "display", lambda *_: None)
+    algo = GRPO(SMALL, "addition")
+    view = GroupView(groups=4, completions=3)
+    view._ipython_display_()  # builds the FigureWidget
+    view.update(algo, train(algo, 1, progress=False))
+    browser_echo(view.figure)
 
 
 def test_rollout_encodes_each_prompt_once_and_draws_what_repeated_prompts_draw(monkeypatch):

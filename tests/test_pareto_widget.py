@@ -3,6 +3,7 @@ C-MORL run trains, the preference slider's assignment and episode, an environmen
 
 import numpy as np
 import pytest
+from helpers import browser_echo
 
 from polab import plots
 from polab.algos.morl.cmorl import CMORL
@@ -43,6 +44,13 @@ def test_preference_slider_rings_the_assigned_policy_and_plays_it(trained):
     final = [trace.y[-1] for trace in live.episode.data]
     assert np.allclose(final, algo.population[index].returns)
     assert f"#{index}" in live.assigned.value
+
+
+def test_live_figures_survive_the_browsers_trace_deltas(trained):
+    _, live, _ = trained  # after updates and a ring drawn by the preference slider
+    live.show_preference()
+    for figure in (live.front, live.metrics, live.episode):
+        browser_echo(figure)
 
 
 def test_static_figure_has_no_empty_traces(trained):

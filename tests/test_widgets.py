@@ -5,6 +5,7 @@ import asyncio
 
 import ipywidgets as W
 import pytest
+from helpers import browser_echo
 
 from polab.algos import PPO, PPOConfig, Reinforce, ReinforceConfig
 from widgets import LiveDashboard, Panel
@@ -145,6 +146,18 @@ def test_live_dashboard_updates_in_place(headless):
     dash.clear()
     assert len(dash.figure.data[0].x) == 0
     assert len(dash.static(history).data) == len(dash.figure.data)
+
+
+def test_live_dashboard_survives_the_browsers_trace_deltas(headless):
+    """plotly 7's kernel handler fails on a numpy array echoed back by the browser (a kernel
+    error in JupyterLab while a panel trains); the dashboard hands the figure lists."""
+    from polab.train import train
+
+    history = train(Reinforce(ReinforceConfig(num_envs=4, num_iterations=3), "CartPole-v1"), 3,
+                    progress=False)
+    dash = LiveDashboard()
+    dash.update(history, force=True)
+    browser_echo(dash.figure)
 
 
 def test_log_axis_chart_drops_non_positive_values():

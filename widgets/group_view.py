@@ -30,6 +30,7 @@ from polab import plots
 from polab.algos.group.grpo import GRPO, GroupBatch
 from polab.lm.tokenizer import CharTokenizer
 from polab.train import History
+from widgets.live import figure_widget, plain
 from widgets.runtime import is_live
 
 TOKEN_VALUES = ("advantage", "entropy")
@@ -103,7 +104,7 @@ class GroupView:
             fresh = self.static_figure()
             with self.figure.batch_update():
                 for trace, new in zip(self.figure.data, fresh.data, strict=True):
-                    trace.update(new.to_plotly_json())
+                    trace.update(plain(new.to_plotly_json()))
                 self.figure.layout.height = fresh.layout.height
         self._refresh_tokens()
 
@@ -140,7 +141,7 @@ class GroupView:
     def _ipython_display_(self) -> None:
         if is_live():
             if self.figure is None:
-                self.figure = go.FigureWidget(self.static_figure())
+                self.figure = figure_widget(self.static_figure())
                 self.widget.children = (self.figure, self.value, self.tokens)
             display(self.widget)
         else:

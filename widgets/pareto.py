@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from IPython.display import HTML, display
 
 from polab import plots
+from widgets.live import figure_widget, plain
 from widgets.runtime import is_live
 
 
@@ -54,12 +55,12 @@ class LivePareto:
         the new ones in place (the panel's ``env`` can change between runs)."""
         self.names, self.reference, self.true_front = objective_names, reference_point, true_front
         self.k = len(objective_names)
-        self.front = go.FigureWidget(plots.pareto_figure(
+        self.front = figure_widget(plots.pareto_figure(
             np.zeros((0, self.k)), [], [], true_front, reference_point, objective_names,
             title="Pareto front (colour: stage / extension round)", keep_empty=True))
         self.front.update_layout(width=640)
-        self.metrics = go.FigureWidget(plots.morl_metrics_figure({"run": [[]]}))
-        self.episode = go.FigureWidget(_episode_figure(None, objective_names))
+        self.metrics = figure_widget(plots.morl_metrics_figure({"run": [[]]}))
+        self.episode = figure_widget(_episode_figure(None, objective_names))
         self.episode.update_layout(width=380, height=440, legend={"orientation": "h", "y": -0.2})
         self.sliders = [W.FloatSlider(value=1.0 / self.k, min=0.0, max=1.0, step=0.05,
                                       description=f"w[{n}]", continuous_update=False)
@@ -107,8 +108,8 @@ class LivePareto:
         with self.front.batch_update():
             trace = self.front.data[0]
             for axis in ("x", "y", "z") if self.k >= 3 else ("x", "y"):
-                setattr(trace, axis, getattr(new[0], axis))
-            trace.marker.color, trace.text = colors, labels
+                setattr(trace, axis, plain(getattr(new[0], axis)))
+            trace.marker.color, trace.text = plain(colors), plain(labels)
         with self.metrics.batch_update():
             for trace, (key, _) in zip(self.metrics.data, plots.MORL_METRICS, strict=True):
                 trace.x = [r["global_step"] for r in log]
@@ -135,10 +136,10 @@ class LivePareto:
                                    highlight=0)[3]
         with self.front.batch_update():
             for axis in ("x", "y", "z") if self.k >= 3 else ("x", "y"):
-                setattr(self.front.data[3], axis, getattr(ring, axis))
+                setattr(self.front.data[3], axis, plain(getattr(ring, axis)))
         with self.episode.batch_update():
             for k, trace in enumerate(self.episode.data):
-                trace.y = np.cumsum(episode["rewards"][:, k])
+                trace.y = plain(np.cumsum(episode["rewards"][:, k]))
         self.assigned.value = (f"w = {np.round(self.preference, 2)} → policy #{index} "
                                f"({algo.population[index].label}), G = {np.round(returns, 2)}")
 
