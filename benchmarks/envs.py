@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -52,6 +51,7 @@ from gymnasium.vector import AutoresetMode
 
 from polab.claims import Claim, parse_benchmark_args, save_run
 from polab.envs import make
+from polab.machine import cpu_name
 
 NAME, ISSUE = "envs", 19
 ENVS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0")
@@ -213,9 +213,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     load_start = load()
-    print(f"device {device} ({name or platform.machine()}), torch {torch.__version__}, "
+    print(f"device {device} ({name}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads, gymnasium {gym.__version__}, "
           f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average "
           f"{load_start}; median of {args.repeats} interleaved runs x {args.seconds:g} s")
@@ -252,7 +252,7 @@ def main() -> None:
     load_end = load()
     print(f"\nload average at the end {load_end}")
     print("\n".join(verdicts(ratios, cartpole_gpu)))
-    res = {"device": f"device {device} ({name or platform.machine()}), "
+    res = {"device": f"device {device} ({name}), "
                      f"{torch.get_num_threads()} torch thread(s)",
            "sizes": args.sizes, "seconds": args.seconds, "repeats": args.repeats,
            "load": [load_start, load_end], "rates": rates, "ratios": ratios,

@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from polab.machine import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_RESULTS = ROOT / "build" / "results"
 SHIPPED_RESULTS = ROOT / "benchmarks" / "results" / "claims"
@@ -124,13 +126,14 @@ class ClaimsFile:
 
 
 def machine() -> str:
-    """This machine in words: CPU count and architecture, torch and its device, threads."""
+    """This machine in words: CPU count, architecture and processor, torch and its device,
+    threads."""
     import torch
 
     device = (f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
               else f"CPU only, {torch.get_num_threads()} torch thread(s)")
-    return (f"{os.cpu_count()}-core {platform.machine()}, {device}, torch {torch.__version__}, "
-            f"Python {platform.python_version()}")
+    return (f"{os.cpu_count()}-core {platform.machine()} ({cpu_name()}), {device}, torch "
+            f"{torch.__version__}, Python {platform.python_version()}")
 
 
 def add_claims_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,8 @@ import random
 import numpy as np
 import torch
 
+from polab.machine import cpu_name
+
 
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     """Resolve ``"auto"``/``None`` to cuda > mps > cpu; validate an explicit choice."""
@@ -47,9 +49,9 @@ def deterministic(enabled: bool = True) -> None:
 
 
 def describe(device: torch.device) -> str:
-    """A short human-readable name: ``cpu (2 threads)`` or the GPU's name."""
+    """A short human-readable name: ``cpu (AMD EPYC 9B14, 2 threads)`` or the GPU's name."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        return f"cpu ({cpu_name()}, {torch.get_num_threads()} threads)"
     return device.type
