@@ -29,6 +29,19 @@ shared-prefix forward vs the repeated-prefix forward (time and activation memory
    38 ms against the packed forward's 19); the scoring in 2-16 chunks to stay in cache (no
    gain at 2, slower beyond); ``torch.compile`` of the Prefix Grouper scoring (12.5 s to
    compile; forward + backward 24.3 ms against eager's 23.8).
+
+   Tried next on a 2-core AMD EPYC with AVX512-BF16 (one thread, 2026-12-05; 56-59 ms a step
+   there, its fp32 GEMM peak 98 GFLOPS puts the step's matmuls alone at 22 ms), none kept:
+   decode-step attention written out (elementwise scores, the softmax as exp / sum, since
+   torch's CPU softmax takes 0.36 ms for 2048 rows of 10 keys against 0.07): 0.45 against
+   SDPA's 0.85 ms a call alone, but 19.1 against 20.1 ms a rollout in place; a shared-prefix
+   (cascade) decode attention that keeps each prompt's keys once: 0.30-0.47 ms a call alone,
+   so at most ~2 ms a rollout; the two-set scoring with that softmax: 6.3-7.3 ms per layer
+   forward + backward against the packed SDPA's 4.2-4.6; bf16 autocast: 105 ms a step against
+   58, although a bf16 GEMM runs at 211 GFLOPS there; skipping the groups whose advantages are
+   all zero (exact when ``beta = 0`` and no entropy bonus): 64 % of the groups carry signal
+   from the shipped base, so at most a third of the loss forward + backward, and the loss
+   metrics would then average over fewer tokens.
 2. **Prefix Grouper** — forward + backward of a GRPO-like loss (per-token log-probs times
    random weights) over ``P`` prompts × ``G`` suffixes, grouped vs repeated, for a long
    prefix (256 / 16 / G = 8, the card's case) and the addition task's short one (9 / 5 /
