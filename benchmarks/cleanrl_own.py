@@ -76,7 +76,7 @@ import numpy as np
 import torch
 
 from polab.claims import Claim, parse_benchmark_args, save_run
-from polab.machine import cpu_name
+from polab.device import describe
 
 TARGET, WINDOW, TOLERANCE = 475.0, 20, 0.2
 NAME, ISSUE = "cleanrl_own", 19
@@ -209,9 +209,8 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 def machine() -> str:
-    return (f"device cpu ({cpu_name()}), torch {torch.__version__}, "
-            f"{torch.get_num_threads()} torch thread(s), {os.cpu_count()} CPUs, load average "
-            f"{os.getloadavg()[0]:.2f}")
+    return (f"device {describe(torch.device('cpu'))}, torch {torch.__version__}, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
 
 GOALS = (("steps", "env steps to 475"), ("us", "µs of wall-clock per env step"),
