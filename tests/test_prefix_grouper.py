@@ -136,3 +136,23 @@ def test_grpo_loss_and_gradient_are_the_same_with_and_without_prefix_grouper():
                                       algo.model.named_parameters()}))
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-6)
     assert_same_grads(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("packed", [True, False, None], ids=["packed", "two_sets", "auto"])
+def test_one_token_completions_score_from_the_prompt_alone(packed):
+    """A collapsed policy answers `<eos>` at once: every completion is one token, so no
+    suffix token is fed back and the grouped forward has only the prompts to encode."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=61, block_size=32, n_layer=2, n_head=4, n_embd=64))
+    P, G, Lp = 3, 4, 9
+    prefix = torch.randint(1, 61, (P, Lp))
+    mask = torch.ones(P, Lp, dtype=torch.bool)
+    mask[2, :3] = False
+    prefix[2, :3] = 0
+    suffix = torch.randint(1, 61, (P, G, 1))
+    ref, ref_entropy = completion_logprobs(model, repeated_prefix_samples(prefix, mask, suffix))
+    got, got_entropy = prefix_grouped_logprobs(model, prefix, mask, suffix, packed=packed)
+    torch.testing.assert_close(got.reshape(P * G, 1), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got_entropy.reshape(P * G, 1), ref_entropy, atol=1e-5, rtol=0)
+    weights = torch.randn(P * G, 1)
+    assert_same_grads(grads(model, ref, weights), grads(model, got.reshape(P * G, 1), weights))

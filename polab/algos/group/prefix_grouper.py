@@ -99,7 +99,7 @@ def packed_layout(prefix_mask: torch.Tensor, group_size: int, suffix_len: int
     P, Lp = prefix_mask.shape
     G, Ls, dev = group_size, suffix_len, prefix_mask.device
     idx = torch.arange(Lp + G * Ls, device=dev)
-    group = torch.where(idx < Lp, -1, (idx - Lp).div(Ls, rounding_mode="floor"))
+    group = torch.where(idx < Lp, -1, (idx - Lp) // max(Ls, 1))  # Ls = 0: prompts only
     q, k = idx[:, None], idx[None, :]
     same = (k <= q) & ((k < Lp) | (group[:, None] == group[None, :]))     # (L, L)
     real = torch.cat([prefix_mask, prefix_mask.new_ones(P, G * Ls)], 1)   # (P, L) keys
@@ -146,7 +146,7 @@ def _packed_logits(model: GPT, prefix_ids: torch.Tensor, prefix_mask: torch.Tens
     for block in model.blocks:
         x = block(x, mask, False, None)
     logits = model.lm_head(model.ln_f(x[:, Lp - 1:]))  # the last prompt token, the suffixes
-    return logits[:, 0], logits[:, 1:].view(P, G, Ls, -1)
+    return logits[:, 0], logits[:, 1:].view(P, G, Ls, logits.shape[-1])
 
 
 def _two_set_logits(model: GPT, prefix_ids: torch.Tensor, prefix_mask: torch.Tensor,
