@@ -58,6 +58,8 @@ from polab.train import train
 
 NAME, CARD, NOTEBOOK = "spo", "37_spo", "03_grpo_family"
 MC_PROMPTS, MC_SAMPLES, MID = 256, 8, (0.25, 0.75)
+RHO = SPOConfig()  # the forgetting bounds: rho_min, rho_max (the slow arm's constant)
+SLOW_ARM = f"SPO constant rho {RHO.rho_max:g}"
 
 
 def run_arm(kind: str, seed: int, iterations: int, **changes) -> dict:
@@ -132,8 +134,8 @@ def claims(res: dict) -> list[Claim]:
               verdict=seed_verdict([a > b for a, b in zip(r_kl, r_c, strict=True)],
                                    mean(r_kl) > mean(r_c)),
               note=f"means {mean(r_kl):.3f} vs {mean(r_c):.3f}; the KL-adaptive ρ averaged "
-                   f"{mean(col('SPO', 'rho_mean')):.3f} (ρ_min = 0.875), a constant ρ = 0.96 "
-                   f"gave r = {mean(col('SPO constant rho 0.96', 'pearson_r')):.3f}"),
+                   f"{mean(col('SPO', 'rho_mean')):.3f} (ρ_min = {RHO.rho_min:g}), a constant "
+                   f"ρ = {RHO.rho_max:g} gave r = {mean(col(SLOW_ARM, 'pearson_r')):.3f}"),
         Claim(**common, algorithms=("spo",), claim="prioritised sampling concentrates draws "
               "on prompts with p̂ near 0.5", baseline="uniform sampling of the pool",
               metric=f"share of draws on prompts with p̂ in [{MID[0]}, {MID[1]}] after training",
@@ -154,7 +156,7 @@ def main() -> None:
     t0 = time.perf_counter()
     arms = {"GRPO": ("grpo", {}), "SPO": ("spo", {}),
             "SPO constant rho": ("spo", {"rho_mode": "constant"}),
-            "SPO constant rho 0.96": ("spo", {"rho_mode": "constant", "rho_constant": 0.96})}
+            SLOW_ARM: ("spo", {"rho_mode": "constant", "rho_constant": RHO.rho_max})}
     res: dict = {"seeds": args.seeds, "iterations": args.iterations, "machine": "CPU, 1 thread",
                  "runs": {}}
     for name, (kind, kw) in arms.items():
