@@ -118,8 +118,18 @@ def claims(res: dict) -> list[Claim]:
 def _floor_note(f: dict | None) -> str:
     if not f:
         return ""
-    return (f"; kernels no Python change removes: matmuls {f['matmul_ms']:.1f} + attention "
+    note = (f"; kernels no Python change removes: matmuls {f['matmul_ms']:.1f} + attention "
             f"{f['attention_ms']:.1f} ms per step")
+    if "gemm_floor_ms" in f:
+        note += (f", the matmuls at {gemm_efficiency(f):.0%} of this machine's best fp32 GEMM "
+                 "rate")
+    return note
+
+
+def gemm_efficiency(f: dict[str, float]) -> float:
+    """How close the step's matmuls run to the machine's best fp32 GEMM rate: their FLOPs'
+    time at that rate over their measured time (1 = no faster GEMM kernel exists here)."""
+    return f["gemm_floor_ms"] / f["matmul_ms"]
 
 
 def sync(device: torch.device) -> None:
@@ -260,7 +270,8 @@ def print_floor(f: dict[str, float]) -> None:
           f"{f['matmul_ms'] + f['attention_ms']:.1f} ms of kernels in a "
           f"{f['profiled_step_ms']:.1f} ms step; its {f['matmul_gflop']:.2f} GFLOP of "
           f"matmuls alone take {f['gemm_floor_ms']:.1f} ms at this machine's best fp32 GEMM "
-          f"rate ({f['gemm_gflops']:.0f} GFLOPS)")
+          f"rate ({f['gemm_gflops']:.0f} GFLOPS), so they already run at "
+          f"{gemm_efficiency(f):.0%} of it")
 
 
 def saved_activation_bytes(model: GPT, fn) -> tuple[float, int]:
